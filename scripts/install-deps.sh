@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages Damselfly needs to build, test and demo.
+# Idempotent and quiet when everything is already there.
+set -euo pipefail
+pkgs=(build-essential cmake pkg-config libevent-dev libcurl4-openssl-dev libssl-dev
+      libjansson-dev libinih-dev libcmocka-dev nginx-light python3 curl iproute2
+      e2fsprogs util-linux procps)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO="sudo"
+echo "installing: ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# nginx-light's post-install starts a system nginx on :80; we only run our own instances.
+if dpkg-query -W nginx-light >/dev/null 2>&1; then
+  ($SUDO systemctl stop nginx || $SUDO service nginx stop || $SUDO pkill -x nginx) >/dev/null 2>&1 || true
+fi
