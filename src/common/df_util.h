@@ -7,6 +7,13 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+/* Included before the poison pragma below so that their declarations of banned names are
+ * already seen; later includes of these headers are no-ops. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <wchar.h>
 
 #define DF_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 #define DF_MIN(a, b) ((a) < (b) ? (a) : (b))
