@@ -82,7 +82,7 @@ void df_proto_format_range(uint32_t n, uint32_t piece_size, char *out, size_t le
 int64_t df_proto_range_piece(const char *s, uint32_t piece_size);
 
 /* HTTP "Range: bytes=a-b" | "bytes=a-" | "bytes=-n" against a resource of `total` bytes.
- * Exactly one range. On success *start/*end are the inclusive, clipped bounds and 0 is
+ * Exactly one range. On success start and end are the inclusive, clipped bounds and 0 is
  * returned. -EINVAL: unparsable or multiple ranges (caller answers 400); DF_ERANGE: not
  * satisfiable (start >= total; caller answers 416). */
 int df_proto_parse_http_range(const char *hdr, uint64_t total, uint64_t *start, uint64_t *end)

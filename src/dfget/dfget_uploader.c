@@ -1,0 +1,588 @@
+/* dfget server: serves registered piece files to peers (spec §5). One libevent loop, evhttp,
+ * zero-copy payloads (evbuffer_add_file → sendfile), one shared rate-limit group for the host's
+ * upload limit, idle exit and expiry of finished files with /peer/service/down to the supernode.
+ * It does not download anything and never decides which pieces exist: the supernode schedules
+ * only pieces that dfget reported, and the receiver verifies every byte. */
+#include "dfget_uploader.h"
+
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "df_err.h"
+#include "df_http_client.h"
+#include "df_log.h"
+#include "df_proto.h"
+#include "df_util.h"
+#include "dfget_uploader_req.h"
+
+#define MOD "uploader"
+#define GC_INTERVAL_MS 15000
+#define SHUTDOWN_GRACE_MS 3000
+
+struct up_task {
+    char *name;              /* taskFileName (validated by dfget_uploader_name_ok) */
+    char *path;              /* <data_dir>/<name>.service */
+    char *task_id, *cid;     /* from /client/finish */
+    char *supernode;         /* host:port to notify on deletion, from /client/finish */
+    int is_finished;
+    int64_t last_access_ms;  /* monotonic */
+    uint64_t rate_req;       /* last /rate request, bytes/s */
+    struct up_task *next;
+};
+
+struct uploader {
+    const struct dfget_uploader_opts *o;
+    char data_dir[PATH_MAX];          /* realpath of o->data_dir */
+    struct event_base *base;
+    struct evhttp *http;
+    struct df_http_client *hc;
+    struct event *tick, *sig[3];
+    struct bufferevent_rate_limit_group *group;
+    struct ev_token_bucket_cfg *group_cfg;
+    uint64_t total_limit;             /* bytes/s, 0 = unlimited */
+    struct up_task *tasks;
+    int64_t last_alive_ms, last_gc_ms, shutdown_at_ms;
+    int is_stopping;
+    int port;
+    uint64_t bytes_served;
+};
+
+static struct up_task *task_find(struct uploader *u, const char *name)
+{
+    for (struct up_task *t = u->tasks; t; t = t->next)
+        if (strcmp(t->name, name) == 0)
+            return t;
+    return NULL;
+}
+
+static void task_free(struct up_task *t)
+{
+    if (!t)
+        return;
+    free(t->name);
+    free(t->path);
+    free(t->task_id);
+    free(t->cid);
+    free(t->supernode);
+    free(t);
+}
+
+static void reply_text(struct evhttp_request *req, int code, const char *reason, const char *body)
+{
+    struct evbuffer *out = evhttp_request_get_output_buffer(req);
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "text/plain; charset=utf-8");
+    evbuffer_add_printf(out, "%s", body);
+    evhttp_send_reply(req, code, reason, NULL);
+}
+
+/* Decoded last path component after `prefix`, or NULL if absent/invalid (heap). */
+static char *path_name(struct evhttp_request *req, const char *prefix)
+{
+    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+    const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
+    size_t pl = strlen(prefix);
+    if (!path || strncmp(path, prefix, pl) != 0)
+        return NULL;
+    size_t n = 0;
+    char *name = evhttp_uridecode(path + pl, 0, &n);
+    if (!name)
+        return NULL;
+    if (strlen(name) != n || !dfget_uploader_name_ok(name)) {
+        free(name);
+        return NULL;
+    }
+    return name;
+}
+
+static void on_file(struct evhttp_request *req, struct uploader *u)
+{
+    struct evkeyvalq *in = evhttp_request_get_input_headers(req);
+    char *name = path_name(req, "/peer/file/");
+    int fd = -1;
+    if (!name) {
+        reply_text(req, 400, "Bad Request", "bad task file name");
+        goto out;
+    }
+    struct up_task *t = task_find(u, name);
+    if (!t) {
+        /* Dragonfly answers 500 here (spec §11.14), so old dfgets do not report FILE_NOT_EXIST. */
+        reply_text(req, 500, "Internal Server Error", "failed to get taskPath: unknown task file");
+        goto out;
+    }
+    t->last_access_ms = df_now_ms();
+    fd = open(t->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) {
+        reply_text(req, errno == EACCES ? 403 : 404, errno == EACCES ? "Forbidden" : "Not Found",
+                   "task file not on disk");
+        goto out;
+    }
+    struct stat st;
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        reply_text(req, 404, "Not Found", "task file not a regular file");
+        goto out;
+    }
+    const char *src = evhttp_find_header(in, "cdnSource");
+    struct dfget_uploader_plan plan;
+    int rc = dfget_uploader_plan_piece(evhttp_find_header(in, "Range"), evhttp_find_header(in, "pieceNum"),
+                                       evhttp_find_header(in, "pieceSize"), src && strcmp(src, "source") == 0,
+                                       (uint64_t)st.st_size, &plan);
+    if (rc == DF_ERANGE) {
+        reply_text(req, 416, "Range Not Satisfiable", "range not satisfiable");
+        goto out;
+    }
+    if (rc < 0) {
+        reply_text(req, 400, "Bad Request", "bad range or piece headers");
+        goto out;
+    }
+    struct evbuffer *out = evhttp_request_get_output_buffer(req);
+    struct evkeyvalq *oh = evhttp_request_get_output_headers(req);
+    if (plan.is_wrapped)
+        evbuffer_add(out, plan.head, sizeof(plan.head));
+    if (plan.payload_len > 0) {
+        /* evbuffer_add_file takes the fd and sends with sendfile(2) when writing to the socket. */
+        if (evbuffer_add_file(out, fd, (ev_off_t)plan.raw_off, (ev_off_t)plan.payload_len) < 0) {
+            evbuffer_drain(out, evbuffer_get_length(out));
+            reply_text(req, 500, "Internal Server Error", "cannot map task file");
+            goto out;
+        }
+        fd = -1;
+    }
+    if (plan.is_wrapped) {
+        unsigned char tail = DF_PIECE_TAIL;
+        evbuffer_add(out, &tail, 1);
+    }
+    char cr[96];
+    snprintf(cr, sizeof(cr), "bytes %llu-%llu/*", (unsigned long long)plan.range_start,
+             (unsigned long long)plan.range_end);
+    evhttp_add_header(oh, "Content-Range", cr);
+    evhttp_add_header(oh, "Content-Type", "application/octet-stream");
+    if (u->group) {
+        struct evhttp_connection *conn = evhttp_request_get_connection(req);
+        struct bufferevent *bev = conn ? evhttp_connection_get_bufferevent(conn) : NULL;
+        if (bev)
+            bufferevent_add_to_rate_limit_group(bev, u->group);
+    }
+    u->bytes_served += plan.body_len;
+    evhttp_send_reply(req, 206, "Partial Content", NULL);
+out:
+    if (fd >= 0)
+        close(fd);
+    free(name);
+}
+
+static void set_total_limit(struct uploader *u, uint64_t bps)
+{
+    if (bps == u->total_limit)
+        return;
+    u->total_limit = bps;
+    if (bps == 0) {
+        /* libevent cannot detach a group from live connections; an effectively unlimited rate
+         * does the same job. */
+        bps = (uint64_t)INT32_MAX;
+    }
+    /* Refill every 10 ms so the bucket stays smooth at high rates. */
+    struct timeval tick = {0, 10000};
+    size_t per_tick = (size_t)DF_MAX(bps / 100, 16 * 1024);
+    struct ev_token_bucket_cfg *cfg = ev_token_bucket_cfg_new(per_tick, per_tick * 2, per_tick, per_tick * 2, &tick);
+    if (!cfg)
+        return;
+    if (!u->group) {
+        u->group = bufferevent_rate_limit_group_new(u->base, cfg);
+    } else {
+        bufferevent_rate_limit_group_set_cfg(u->group, cfg);
+    }
+    if (u->group_cfg)
+        ev_token_bucket_cfg_free(u->group_cfg);
+    u->group_cfg = cfg;
+    DF_LOGI(MOD, "upload limit set to %llu B/s", (unsigned long long)u->total_limit);
+}
+
+static void on_check(struct evhttp_request *req, struct uploader *u)
+{
+    struct evkeyvalq *in = evhttp_request_get_input_headers(req);
+    char *name = path_name(req, "/check/");
+    if (!name) {
+        reply_text(req, 400, "Bad Request", "bad task file name");
+        return;
+    }
+    /* Only our own data directory may be registered: a remote caller must never be able to
+     * make us serve files from anywhere else. */
+    const char *dd = evhttp_find_header(in, "dataDir");
+    char real[PATH_MAX];
+    if (dd && *dd && (!realpath(dd, real) || strcmp(real, u->data_dir) != 0)) {
+        reply_text(req, 403, "Forbidden", "dataDir is not this uploader's data directory");
+        free(name);
+        return;
+    }
+    const char *tl = evhttp_find_header(in, "totalLimit");
+    uint64_t limit;
+    if (tl && df_parse_u64(tl, &limit) == 0 && limit > 0)
+        set_total_limit(u, limit);
+    struct up_task *t = task_find(u, name);
+    if (!t) {
+        t = df_xcalloc(1, sizeof(*t));
+        t->name = df_xstrdup(name);
+        t->path = df_xasprintf("%s/%s.service", u->data_dir, name);
+        t->next = u->tasks;
+        u->tasks = t;
+        DF_LOGI(MOD, "registered task file %s", name);
+    }
+    t->last_access_ms = df_now_ms();
+    char body[300];
+    snprintf(body, sizeof(body), "%s@%s", name, DF_VERSION);
+    reply_text(req, 200, "OK", body);
+    free(name);
+}
+
+static void on_rate(struct evhttp_request *req, struct uploader *u)
+{
+    char *name = path_name(req, "/rate/");
+    uint64_t want;
+    const char *rl = evhttp_find_header(evhttp_request_get_input_headers(req), "rateLimit");
+    if (!name || !rl || df_parse_u64(rl, &want) < 0) {
+        reply_text(req, 400, "Bad Request", "bad rate request");
+        free(name);
+        return;
+    }
+    struct up_task *t = task_find(u, name);
+    if (t)
+        t->rate_req = want;
+    uint64_t grant = want;
+    if (u->total_limit > 0) {
+        uint64_t sum = 0;
+        for (struct up_task *x = u->tasks; x; x = x->next)
+            if (!x->is_finished)
+                sum += x->rate_req;
+        if (sum > u->total_limit)
+            grant = (want * u->total_limit + sum - 1) / sum;
+    }
+    char body[32];
+    snprintf(body, sizeof(body), "%llu", (unsigned long long)grant);
+    reply_text(req, 200, "OK", body);
+    free(name);
+}
+
+static void on_finish(struct evhttp_request *req, struct uploader *u)
+{
+    struct evkeyvalq q;
+    const char *query = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req));
+    if (!query || evhttp_parse_query_str(query, &q) < 0) {
+        reply_text(req, 400, "Bad Request", "invalid params");
+        return;
+    }
+    const char *name = evhttp_find_header(&q, "taskFileName");
+    const char *tid = evhttp_find_header(&q, "taskID");
+    const char *cid = evhttp_find_header(&q, "cid");
+    const char *sn = evhttp_find_header(&q, "superNode");
+    struct up_task *t = NULL;
+    if (!name || !*name || !tid || !*tid || !cid || !*cid || !(t = task_find(u, name))) {
+        reply_text(req, 400, "Bad Request", "invalid params");
+        goto out;
+    }
+    t->is_finished = 1;
+    t->last_access_ms = df_now_ms();
+    free(t->task_id);
+    free(t->cid);
+    free(t->supernode);
+    t->task_id = df_xstrdup(tid);
+    t->cid = df_xstrdup(cid);
+    t->supernode = sn && *sn ? df_xstrdup(sn) : NULL;
+    reply_text(req, 200, "OK", "success");
+out:
+    evhttp_clear_headers(&q);
+}
+
+static void on_request(struct evhttp_request *req, void *arg)
+{
+    struct uploader *u = arg;
+    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+    const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
+    if (!path || evhttp_request_get_command(req) != EVHTTP_REQ_GET) {
+        reply_text(req, 405, "Method Not Allowed", "only GET");
+        return;
+    }
+    if (strncmp(path, "/peer/file/", 11) == 0) {
+        u->last_alive_ms = df_now_ms();
+        on_file(req, u);
+    } else if (strncmp(path, "/check/", 7) == 0) {
+        u->last_alive_ms = df_now_ms();
+        on_check(req, u);
+    } else if (strncmp(path, "/rate/", 6) == 0) {
+        u->last_alive_ms = df_now_ms();
+        on_rate(req, u);
+    } else if (strcmp(path, "/client/finish") == 0) {
+        on_finish(req, u);
+    } else if (strcmp(path, "/server/ping") == 0) {
+        reply_text(req, 200, "OK", "success");
+    } else {
+        reply_text(req, 404, "Not Found", "not found");
+    }
+}
+
+static void on_down_done(struct df_http_req *r, int err, long status, void *arg)
+{
+    char *what = arg;
+    if (err || status != 200)
+        DF_LOGW(MOD, "service/down for %s failed: %s (HTTP %ld)", what, df_strerror(err), status);
+    free(what);
+}
+
+/* Tells the supernode this task's file is gone, then deletes the file. */
+static void task_retire(struct uploader *u, struct up_task *t)
+{
+    if (t->supernode && t->task_id && t->cid) {
+        char *url = df_xasprintf("http://%s/peer/service/down?taskId=%s&cid=%s", t->supernode, t->task_id, t->cid);
+        struct df_http_opts o = {.url = url, .timeout_ms = 2000, .connect_timeout_ms = 1000};
+        if (!df_http_req_start(u->hc, &o, NULL, NULL, on_down_done, df_xstrdup(t->name), NULL))
+            DF_LOGW(MOD, "cannot send service/down for %s", t->name);
+        free(url);
+    }
+    if (t->is_finished && unlink(t->path) < 0 && errno != ENOENT)
+        DF_LOGW(MOD, "cannot delete %s: %s", t->path, strerror(errno));
+    DF_LOGI(MOD, "retired task file %s", t->name);
+}
+
+static void gc_expired(struct uploader *u, int64_t now)
+{
+    for (struct up_task **pp = &u->tasks; *pp;) {
+        struct up_task *t = *pp;
+        struct stat st;
+        int64_t mtime_age = 0;
+        if (stat(t->path, &st) == 0)
+            mtime_age = df_wall_ms() - ((int64_t)st.st_mtim.tv_sec * 1000);
+        int64_t idle = DF_MIN(now - t->last_access_ms, mtime_age > 0 ? mtime_age : INT64_MAX);
+        if (t->is_finished && idle > u->o->expire_ms) {
+            task_retire(u, t);
+            *pp = t->next;
+            task_free(t);
+            continue;
+        }
+        pp = &t->next;
+    }
+}
+
+static void begin_shutdown(struct uploader *u, const char *why)
+{
+    if (u->is_stopping)
+        return;
+    u->is_stopping = 1;
+    u->shutdown_at_ms = df_now_ms();
+    DF_LOGI(MOD, "shutting down: %s", why);
+    for (struct up_task *t = u->tasks; t; t = t->next)
+        task_retire(u, t);
+    if (u->o->meta_path) {
+        FILE *f = fopen(u->o->meta_path, "w");
+        if (f) {
+            fprintf(f, "{\"servicePort\":0}\n");
+            fclose(f);
+        }
+    }
+}
+
+static void on_tick(evutil_socket_t fd, short what, void *arg)
+{
+    struct uploader *u = arg;
+    int64_t now = df_now_ms();
+    if (u->is_stopping) {
+        /* Let the service/down requests finish, bounded by the grace period. */
+        if (df_http_client_active(u->hc) == 0 || now - u->shutdown_at_ms > SHUTDOWN_GRACE_MS)
+            event_base_loopbreak(u->base);
+        return;
+    }
+    if (now - u->last_gc_ms >= GC_INTERVAL_MS) {
+        u->last_gc_ms = now;
+        gc_expired(u, now);
+    }
+    if (now - u->last_alive_ms > u->o->alive_ms)
+        begin_shutdown(u, "idle");
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+    begin_shutdown(arg, "signal");
+}
+
+static int bind_port(struct uploader *u, char *err, size_t errlen)
+{
+    const char *ip = u->o->ip && *u->o->ip ? u->o->ip : "0.0.0.0";
+    if (u->o->port > 0) {
+        if (evhttp_bind_socket(u->http, ip, (ev_uint16_t)u->o->port) == 0) {
+            u->port = u->o->port;
+            return 0;
+        }
+        snprintf(err, errlen, "cannot listen on %s:%d: %s", ip, u->o->port, strerror(errno));
+        return -EADDRINUSE;
+    }
+    /* Dragonfly's choice (spec §5.2): 15000 + (unixtime/300) mod 50000, next ports on collision;
+     * then random ports in the same range (peer ports must be 15000–65000 for old supernodes). */
+    int base_port = 15000 + (int)((time(NULL) / 300) % 50000);
+    unsigned seed = (unsigned)(df_now_us() ^ getpid());
+    for (int i = 0; i < 40; i++) {
+        int p = i < 10 ? base_port + i : 15000 + (int)(rand_r(&seed) % 50000);
+        if (p > 65000)
+            p -= 50000;
+        if (evhttp_bind_socket(u->http, ip, (ev_uint16_t)p) == 0) {
+            u->port = p;
+            return 0;
+        }
+    }
+    snprintf(err, errlen, "no free port in 15000-65000 on %s", ip);
+    return -EADDRINUSE;
+}
+
+int dfget_uploader_run(const struct dfget_uploader_opts *o, char *err, size_t errlen)
+{
+    int rc = 0;
+    struct uploader u = {.o = o};
+    if (!o->data_dir || (rc = df_mkdir_p(o->data_dir, 0755)) < 0 || !realpath(o->data_dir, u.data_dir)) {
+        snprintf(err, errlen, "bad data dir %s", o->data_dir ? o->data_dir : "(none)");
+        return rc < 0 ? rc : -EINVAL;
+    }
+    u.base = event_base_new();
+    u.http = evhttp_new(u.base);
+    u.hc = df_http_client_new(u.base);
+    if (!u.base || !u.http || !u.hc) {
+        snprintf(err, errlen, "cannot create event loop");
+        rc = -ENOMEM;
+        goto out;
+    }
+    evhttp_set_gencb(u.http, on_request, &u);
+    evhttp_set_allowed_methods(u.http, EVHTTP_REQ_GET);
+    evhttp_set_max_headers_size(u.http, 16 * 1024);
+    evhttp_set_max_body_size(u.http, 4096);
+    evhttp_set_timeout(u.http, 120);
+    if ((rc = bind_port(&u, err, errlen)) < 0)
+        goto out;
+    if (o->meta_path) {
+        char *dir = df_xstrdup(o->meta_path);
+        char *slash = strrchr(dir, '/');
+        if (slash && slash != dir) {
+            *slash = '\0';
+            if (df_mkdir_p(dir, 0755) < 0)
+                DF_LOGW(MOD, "cannot create %s", dir);
+        }
+        free(dir);
+        FILE *f = fopen(o->meta_path, "w");
+        if (f) {
+            fprintf(f, "{\"servicePort\":%d}\n", u.port);
+            fclose(f);
+        }
+    }
+    signal(SIGPIPE, SIG_IGN);
+    const int sigs[3] = {SIGTERM, SIGINT, SIGHUP};
+    for (int i = 0; i < 3; i++) {
+        u.sig[i] = evsignal_new(u.base, sigs[i], on_signal, &u);
+        event_add(u.sig[i], NULL);
+    }
+    u.last_alive_ms = u.last_gc_ms = df_now_ms();
+    u.tick = event_new(u.base, -1, EV_PERSIST, on_tick, &u);
+    struct timeval tv = {0, 200000};
+    event_add(u.tick, &tv);
+    printf("dfget uploader server port is %d\n", u.port);
+    fflush(stdout);
+    DF_LOGI(MOD, "listening on %s:%d, data %s", o->ip && *o->ip ? o->ip : "0.0.0.0", u.port, u.data_dir);
+    event_base_dispatch(u.base);
+    DF_LOGI(MOD, "stopped; served %llu bytes", (unsigned long long)u.bytes_served);
+out:
+    while (u.tasks) {
+        struct up_task *t = u.tasks;
+        u.tasks = t->next;
+        task_free(t);
+    }
+    for (int i = 0; i < 3; i++)
+        if (u.sig[i])
+            event_free(u.sig[i]);
+    if (u.tick)
+        event_free(u.tick);
+    df_http_client_free(u.hc);
+    if (u.http)
+        evhttp_free(u.http);
+    if (u.group)
+        bufferevent_rate_limit_group_free(u.group);
+    if (u.group_cfg)
+        ev_token_bucket_cfg_free(u.group_cfg);
+    if (u.base)
+        event_base_free(u.base);
+    return rc;
+}
+
+int dfget_uploader_main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"ip", required_argument, NULL, 'i'},       {"port", required_argument, NULL, 'p'},
+        {"meta", required_argument, NULL, 'm'},     {"data", required_argument, NULL, 'd'},
+        {"home", required_argument, NULL, 'h'},     {"expiretime", required_argument, NULL, 'e'},
+        {"alivetime", required_argument, NULL, 'a'}, {"verbose", no_argument, NULL, 'v'},
+        {NULL, 0, NULL, 0},
+    };
+    struct dfget_uploader_opts o = {.expire_ms = 3 * 60000, .alive_ms = 5 * 60000};
+    char *home_default = NULL, *data_default = NULL, *meta_default = NULL, *log_path = NULL;
+    int c, rc = 1;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'i': o.ip = optarg; break;
+        case 'p':
+            if (df_parse_int(optarg, &o.port) < 0 || o.port < 0 || o.port > 65535) {
+                fprintf(stderr, "dfget server: bad --port %s\n", optarg);
+                goto out;
+            }
+            break;
+        case 'm': o.meta_path = optarg; break;
+        case 'd': o.data_dir = optarg; break;
+        case 'h': o.home = optarg; break;
+        case 'e':
+        case 'a': {
+            int64_t ms;
+            if (df_parse_duration_ms(optarg, &ms) < 0 || ms <= 0) {
+                fprintf(stderr, "dfget server: bad duration %s\n", optarg);
+                goto out;
+            }
+            if (c == 'e')
+                o.expire_ms = ms;
+            else
+                o.alive_ms = ms;
+            break;
+        }
+        case 'v': o.is_verbose = 1; break;
+        default: fprintf(stderr, "dfget server: unknown flag\n"); goto out;
+        }
+    }
+    if (!o.home) {
+        const char *h = getenv("HOME");
+        home_default = df_path_join(h && *h ? h : "/root", ".small-dragonfly");
+        o.home = home_default;
+    }
+    if (!o.data_dir)
+        o.data_dir = data_default = df_path_join(o.home, "data");
+    if (!o.meta_path)
+        o.meta_path = meta_default = df_path_join(o.home, "meta/host.meta");
+    log_path = df_path_join(o.home, "logs/dfserver.log");
+    if (df_log_open_file(log_path) < 0)
+        fprintf(stderr, "dfget server: cannot open %s, logging to stderr\n", log_path);
+    df_log_set_level(o.is_verbose ? DF_LOG_DEBUG : DF_LOG_INFO);
+    char err[DF_ERR_LEN] = "";
+    if (dfget_uploader_run(&o, err, sizeof(err)) < 0) {
+        fprintf(stderr, "dfget server: %s\n", err);
+        DF_LOGE(MOD, "%s", err);
+        goto out;
+    }
+    rc = 0;
+out:
+    free(home_default);
+    free(data_default);
+    free(meta_default);
+    free(log_path);
+    return rc;
+}

@@ -1,0 +1,36 @@
+/* The uploader ("dfget server", spec §5): a long-lived process per work home that serves the
+ * pieces this host has to other peers. Only files registered through /check (by a dfget of this
+ * work home) are served; a request path is only ever compared with registered names, never
+ * used to build a filesystem path.
+ *
+ * Endpoints: /peer/file/<name> (one Range in wrapped coordinates, re-framed on the fly, payload
+ * sent with sendfile), /check/<name>, /rate/<name>, /client/finish, /server/ping.
+ * All uploads share one token bucket (libevent rate-limit group) set from --totallimit. */
+#ifndef DFGET_UPLOADER_H
+#define DFGET_UPLOADER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct dfget_uploader_opts {
+    const char *ip;          /* bind address; NULL/"" = all interfaces */
+    int port;                /* 0 = choose in 15000–65000 as Dragonfly does */
+    const char *meta_path;   /* <home>/meta/host.meta; may be NULL */
+    const char *data_dir;    /* <home>/data: the only directory served from */
+    const char *home;        /* work home (logs) */
+    int64_t expire_ms;       /* finished files kept this long after last access (3m) */
+    int64_t alive_ms;        /* exit after this long without requests (5m) */
+    int is_verbose;
+};
+
+/* Runs the uploader until it is idle for alive_ms or gets SIGTERM/SIGINT/SIGHUP. Prints
+ * "dfget uploader server port is <port>" on stdout once listening. Returns 0 on a clean exit;
+ * -errno / DF_E* with `err` filled when it cannot start. */
+int dfget_uploader_run(const struct dfget_uploader_opts *o, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+
+/* `dfget server [--ip IP] [--port N] [--meta PATH] [--data DIR] [--home DIR]
+ *  [--expiretime D] [--alivetime D] [--verbose]` — argv[0] is "server". Returns the exit code. */
+int dfget_uploader_main(int argc, char **argv);
+
+#endif
