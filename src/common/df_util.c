@@ -116,10 +116,21 @@ int df_parse_bytes(const char *s, uint64_t *out)
 {
     if (!s || !isdigit((unsigned char)*s))
         return -EINVAL;
+    /* Digits with an optional fraction only: strtod alone would also take hex and exponents. */
+    const char *q = s;
+    while (isdigit((unsigned char)*q))
+        q++;
+    if (*q == '.') {
+        q++;
+        if (!isdigit((unsigned char)*q))
+            return -EINVAL;
+        while (isdigit((unsigned char)*q))
+            q++;
+    }
     char *end;
     errno = 0;
     double v = strtod(s, &end);
-    if (errno || v < 0)
+    if (errno || v < 0 || end != q)
         return -EINVAL;
     uint64_t mult = 1;
     switch (toupper((unsigned char)*end)) {
@@ -230,8 +241,8 @@ int df_mkdir_p(const char *path, mode_t mode)
 char *df_path_join(const char *a, const char *b)
 {
     size_t la = strlen(a);
-    while (la > 1 && a[la - 1] == '/')
-        la--;
+    while (la > 0 && a[la - 1] == '/')
+        la--; /* "/" becomes "", so the join below yields "/b" */
     while (*b == '/')
         b++;
     return df_xasprintf("%.*s/%s", (int)la, a, b);

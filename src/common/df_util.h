@@ -43,8 +43,8 @@ int df_parse_i64(const char *s, int64_t *out) __attribute__((warn_unused_result)
 int df_parse_int(const char *s, int *out) __attribute__((warn_unused_result));
 
 /* Byte rate / size strings as Dragonfly accepts them (binary units):
- * "123" → 123, "20K"/"20KB"/"20k" → 20480, "20M"/"20MB"/"20m" → 20971520, "1G"/"1GB" → 2^30,
- * "0" → 0. Returns 0 or -EINVAL. */
+ * "123" → 123, "20K"/"20KB"/"20k" → 20480, "20M"/"20MB"/"20m" → 20971520, "1G"/"1GB" → 2^30, "1.5M" ok,
+ * "0" → 0. Hex, exponents, signs and junk → -EINVAL; > 2^63 → -ERANGE. */
 int df_parse_bytes(const char *s, uint64_t *out) __attribute__((warn_unused_result));
 
 /* Go-style durations: "90s", "3m", "3m0s", "1h30m", "500ms", "2m30s"; a bare integer means
