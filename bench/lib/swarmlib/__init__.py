@@ -1,0 +1,8 @@
+"""Helpers of bench/swarm: the network-namespace swarm testbed (python3 stdlib only).
+
+util     - unit parsing (sizes, tc rates), hashing, CPU sampling
+topo     - bridge + namespaces + veths + tc shaping, counters, teardown, leftover cleanup
+procs    - spawning processes inside namespaces behind a start barrier, reaping with rusage
+systems  - the systems under test: direct (curl), aria2 (BitTorrent), damselfly
+report   - statistics, the Kumar-Ross bound T*, Markdown / JSON / gnuplot CDF output
+"""

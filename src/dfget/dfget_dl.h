@@ -1,0 +1,77 @@
+/* The P2P piece loop against one supernode (spec §6.1 step 6–8): GET /peer/task (700/502
+ * first, then 701 + the result of each finished piece), concurrent piece downloads from any
+ * (ip, port, path) the supernode names (its own download port now, other peers' uploaders
+ * next issue), streaming unwrap + digest check, payload handed to the writer thread, /peer/piece/suc
+ * after the write, back-off on 602, finish on 600 with the whole-file digests.
+ *
+ * Memory: at most one 256 KiB chunk per piece in flight plus the writer queue, which is capped
+ * by pausing transfers above DFGET_WRITER_HIGH_WATER.
+ *
+ * Threading: loop thread only. The done callback runs at most once per dfget_dl_start(), never
+ * from inside a dfget_dl_* call. After it ran, the dl is idle: dfget_dl_start() may be called
+ * again (migration; progress is kept when the piece size and length are unchanged). */
+#ifndef DFGET_DL_H
+#define DFGET_DL_H
+
+#include <stdint.h>
+
+#include "df_digest.h"
+#include "df_err.h"
+#include "dfget_config.h"
+#include "dfget_msg.h"
+
+struct event_base;
+struct df_http_client;
+struct df_ratelimit;
+struct dfget_writer;
+struct dfget_dl;
+
+enum dfget_dl_status {
+    DFGET_DL_OK,      /* 600 received, every piece written, digests computed */
+    DFGET_DL_MIGRATE, /* this supernode failed us (HTTP/transport error, 500, 502, bad reply) */
+    DFGET_DL_FAIL,    /* local failure that another node cannot fix (write error, no space) */
+};
+
+struct dfget_dl_result {
+    enum dfget_dl_status status;
+    int err;                          /* DFGET_DL_FAIL: the cause (-ENOSPC, …) */
+    char msg[DF_ERR_LEN];             /* one line for MIGRATE/FAIL */
+    int64_t file_length;              /* origin length (OK) */
+    char want_md5[DF_MD5_HEX_LEN + 1];      /* from the 600 reply, "" if absent */
+    char want_sha256[DF_SHA256_HEX_LEN + 1]; /* from the 600 reply, "" if absent */
+    char got_md5[DF_DIGEST_HEX_MAX];   /* of the written file, "" if not computed */
+    char got_sha256[DF_DIGEST_HEX_MAX];
+};
+
+typedef void (*dfget_dl_done_cb)(const struct dfget_dl_result *res, void *arg);
+
+/* Borrowed: base, http, writer, cfg, cid, rl (may be NULL = unlimited); must outlive the dl. */
+struct dfget_dl *dfget_dl_new(struct event_base *base, struct df_http_client *http,
+                              struct dfget_writer *writer, const struct dfget_config *cfg,
+                              const char *cid, struct df_ratelimit *rl, dfget_dl_done_cb cb,
+                              void *arg);
+/* Cancels everything in flight (no callback). NULL ok. Free the writer first or later: the dl
+ * ignores writer callbacks after dfget_dl_stop(). */
+void dfget_dl_free(struct dfget_dl *dl);
+
+/* Starts (or resumes after migration) with a registered node. */
+void dfget_dl_start(struct dfget_dl *dl, const struct dfget_node *node,
+                    const struct dfget_reg_reply *reg);
+/* Cancels the piece downloads and API calls in flight; no done callback follows. */
+void dfget_dl_stop(struct dfget_dl *dl);
+
+/* The writer's queue drained below its low-water mark: resume paused transfers. NULL ok. */
+void dfget_dl_on_drain(struct dfget_dl *dl);
+
+/* Payload bytes committed so far, split by source (supernode = cid "cdnnode:…"). */
+uint64_t dfget_dl_bytes_supernode(const struct dfget_dl *dl);
+uint64_t dfget_dl_bytes_peers(const struct dfget_dl *dl);
+/* Origin length if known (registration or 600), else -1. */
+int64_t dfget_dl_file_length(const struct dfget_dl *dl);
+
+/* Chunk size handed to the writer. */
+#define DFGET_DL_CHUNK (256u << 10)
+/* Piece downloads in flight at most (the supernode hands out 4). */
+#define DFGET_DL_MAX_PIECES 16
+
+#endif

@@ -1,0 +1,465 @@
+/* Control API handlers (spec §2): decode (sn_req) → registry / CDN / scheduler → encode.
+ * Registrations of a task whose origin headers are not in yet are deferred (the evhttp request
+ * is kept on the task's pending list) and answered by sn_api_on_task_ready(). */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/utsname.h>
+
+#include <event2/http.h>
+#include <jansson.h>
+
+#include "df_http_server.h"
+#include "df_log.h"
+#include "df_proto.h"
+#include "df_util.h"
+#include "sn_cdn.h"
+#include "sn_req.h"
+#include "sn_server.h"
+
+struct pending {
+    struct pending *next;
+    struct evhttp_request *req;
+    char *cid;
+};
+
+static json_t *reg_data(const struct sn_task *t)
+{
+    return json_pack("{s:s,s:I,s:I,s:s}", "taskId", t->id, "fileLength", (json_int_t)t->http_length,
+                     "pieceSize", (json_int_t)t->piece_size, "cdnSource", "supernode");
+}
+
+static void reply_failed_registration(struct sn_server *s, struct sn_task *t,
+                                      struct evhttp_request *req, const char *cid)
+{
+    char msg[600];
+    snprintf(msg, sizeof(msg), "%s", t->fail_reason ? t->fail_reason : "CDN failed");
+    s->metrics.dfgettasks_failed++;
+    /* The client never got a task: forget it unless it already made progress. */
+    struct sn_peer *p = cid ? sn_task_peer_get(t, cid) : NULL;
+    if (p && p->sched.done.count == 0 && p->sched.nrunning == 0)
+        sn_task_peer_remove(t, p);
+    df_http_reply_error(req, 500, msg);
+}
+
+static void reply_registration(struct sn_server *s, struct sn_task *t, struct evhttp_request *req,
+                               const char *cid)
+{
+    if (t->cdn_status == SN_CDN_FAILED && !t->cdn) {
+        reply_failed_registration(s, t, req, cid);
+        return;
+    }
+    s->metrics.dfgettasks_registered++;
+    df_http_reply_result(req, DF_CODE_SUCCESS, NULL, reg_data(t));
+}
+
+void sn_api_on_task_ready(struct sn_task *t, void *arg)
+{
+    struct sn_server *s = arg;
+    if (!t->is_reg_ready && t->cdn_status != SN_CDN_FAILED)
+        return;
+    struct pending *p = t->pending;
+    t->pending = NULL;
+    while (p) {
+        struct pending *next = p->next;
+        reply_registration(s, t, p->req, p->cid);
+        free(p->cid);
+        free(p);
+        sn_task_unref(t);
+        p = next;
+    }
+}
+
+void sn_api_shutdown(struct sn_server *s)
+{
+    struct sn_map_iter it = {0};
+    const char *id;
+    void *v;
+    while (sn_map_next(s->reg.tasks, &it, &id, &v)) {
+        struct sn_task *t = v;
+        struct pending *p = t->pending;
+        t->pending = NULL;
+        while (p) {
+            struct pending *next = p->next;
+            df_http_reply_error(p->req, 503, "supernode shutting down");
+            free(p->cid);
+            free(p);
+            t->refs--; /* not sn_task_unref: the registry frees every task right after */
+            p = next;
+        }
+    }
+}
+
+/* ---- POST /peer/registry ---------------------------------------------------------------- */
+
+static int is_form_body(struct evhttp_request *req, const char *body)
+{
+    const char *ct = df_http_req_header_in(req, "Content-Type");
+    if (ct)
+        return strncasecmp(ct, "application/x-www-form-urlencoded", 33) == 0;
+    while (*body == ' ' || *body == '\t' || *body == '\r' || *body == '\n')
+        body++;
+    return *body != '{' && strchr(body, '=') != NULL;
+}
+
+static void h_register(struct df_http_call *call, void *arg)
+{
+    struct sn_server *s = arg;
+    size_t len;
+    char *body = df_http_body_dup(call->req, &len);
+    struct sn_reg_req r;
+    char err[DF_ERR_LEN];
+    if (sn_req_decode_registry(body, len, is_form_body(call->req, body), &r, err) < 0) {
+        free(body);
+        s->metrics.dfgettasks_failed++;
+        DF_LOGW("api", "registration rejected: %s", err);
+        df_http_reply_error(call->req, 400, err);
+        return;
+    }
+    free(body);
+    char id[DF_TASKID_LEN + 1];
+    df_proto_task_id(r.task_url, r.md5, r.identifier, sn_req_range_header(&r), id);
+    int64_t now = df_now_ms();
+    struct sn_task *t = sn_registry_get(&s->reg, id);
+    if (t && (strcmp(t->task_url, r.task_url) != 0 || strcmp(t->md5, r.md5) != 0 ||
+              strcmp(t->identifier, r.identifier) != 0)) {
+        snprintf(err, sizeof(err), "task conflict: task %s exists for %s", id, t->task_url);
+        goto refuse;
+    }
+    if (t && t->unreachable_until_ms > now) {
+        snprintf(err, sizeof(err), "url not reachable: %s (retry in %lld s)",
+                 t->fail_reason ? t->fail_reason : r.raw_url,
+                 (long long)((t->unreachable_until_ms - now + 999) / 1000));
+        goto refuse;
+    }
+    if (!t) {
+        t = sn_registry_add(&s->reg, id, r.task_url, r.raw_url, r.md5, r.identifier,
+                            sn_req_range_header(&r));
+        s->metrics.tasks_registered++;
+    }
+    t->access_ms = now;
+    struct sn_peer *p = sn_task_peer_upsert(t, r.cid);
+    sn_peer_set_str(&p->ip, r.ip);
+    sn_peer_set_str(&p->host_name, r.host_name);
+    sn_peer_set_str(&p->path, r.path);
+    sn_peer_set_str(&p->version, r.version);
+    sn_peer_set_str(&p->super_node_ip, r.super_node_ip);
+    sn_peer_set_str(&p->call_system, r.call_system);
+    p->port = r.port;
+    p->access_ms = now;
+    p->service_down_ms = 0;
+    if ((t->cdn_status == SN_CDN_WAITING || t->cdn_status == SN_CDN_FAILED) && !t->cdn) {
+        /* The registration that (re)starts the CDN provides the origin headers (spec §11.11:
+         * they are kept while the task lives). */
+        sn_task_set_headers(t, r.headers, r.nheaders);
+        t->is_insecure = r.is_insecure;
+        int rc = sn_cdn_trigger(s->cdn, t);
+        if (rc < 0) {
+            snprintf(err, sizeof(err), "cannot start the CDN download: %s", df_strerror(rc));
+            sn_task_peer_remove(t, p);
+            goto refuse;
+        }
+    }
+    if (t->is_reg_ready) {
+        reply_registration(s, t, call->req, r.cid);
+    } else {
+        struct pending *pd = df_xcalloc(1, sizeof(*pd));
+        pd->req = call->req;
+        pd->cid = df_xstrdup(r.cid);
+        pd->next = t->pending;
+        t->pending = pd;
+        sn_task_ref(t);
+    }
+    DF_LOGI("api", "register cid=%s ip=%s task=%s url=%s cdn=%s", r.cid, r.ip, id, r.raw_url,
+            sn_cdn_status_name(t->cdn_status));
+    sn_req_reg_cleanup(&r);
+    return;
+refuse:
+    DF_LOGW("api", "registration of %s refused: %s", r.raw_url, err);
+    s->metrics.dfgettasks_failed++;
+    df_http_reply_error(call->req, 500, err);
+    sn_req_reg_cleanup(&r);
+}
+
+/* ---- GET /peer/task --------------------------------------------------------------------- */
+
+static json_t *piece_json(const struct sn_server *s, const struct sn_task *t,
+                          const struct sn_peer *p, uint32_t n)
+{
+    char range[48], md5[64], sha[65], cid[160], path[128];
+    df_proto_format_range(n, t->piece_size, range, sizeof(range));
+    sn_task_piece_md5(t, n, md5, sizeof(md5));
+    sn_task_piece_sha256(t, n, sha);
+    sn_task_cdn_cid(s->cfg->advertise_ip, t->id, cid, sizeof(cid));
+    snprintf(path, sizeof(path), "/download/%.3s/%s", t->id, t->id);
+    const char *ip = p->super_node_ip[0] ? p->super_node_ip : s->cfg->advertise_ip;
+    return json_pack("{s:s,s:I,s:I,s:s,s:s,s:s,s:s,s:I,s:s,s:I}", "range", range, "pieceNum",
+                     (json_int_t)n, "pieceSize", (json_int_t)t->piece_size, "pieceMd5", md5,
+                     "pieceSha256", sha, "cid", cid, "peerIp", ip, "peerPort",
+                     (json_int_t)s->cfg->download_port, "path", path, "downLink", (json_int_t)0);
+}
+
+static void h_pull(struct df_http_call *call, void *arg)
+{
+    struct sn_server *s = arg;
+    struct sn_pull_req q;
+    char err[DF_ERR_LEN];
+    if (sn_req_decode_pull(&call->query, &q, err) < 0) {
+        df_http_reply_result(call->req, DF_CODE_PARAM_ERROR, err, NULL);
+        return;
+    }
+    struct sn_task *t = sn_registry_get(&s->reg, q.task_id);
+    struct sn_peer *p = t ? sn_task_peer_get(t, q.src_cid) : NULL;
+    if (!p) {
+        df_http_reply_result(call->req, DF_CODE_TARGET_NOT_FOUND,
+                             t ? "data not found: unknown srcCid" : "data not found: unknown taskId",
+                             NULL);
+        return;
+    }
+    int64_t now = df_now_ms();
+    t->access_ms = p->access_ms = now;
+    if (q.status == DF_TASK_FINISHED) {
+        p->is_success = q.result == DF_RESULT_SUCCESS;
+        df_http_reply_result(call->req, DF_CODE_PEER_FINISH, NULL, NULL);
+        return;
+    }
+    if (q.status == DF_TASK_RUNNING && q.range[0] && q.result != DF_RESULT_INVALID) {
+        int64_t n = t->piece_size ? df_proto_range_piece(q.range, t->piece_size) : -EINVAL;
+        int is_ok = q.result == DF_RESULT_SUCCESS || q.result == DF_RESULT_SEMISUC;
+        if (n < 0 || sn_sched_report(&t->sched, &p->sched, (uint32_t)n, is_ok) < 0) {
+            snprintf(err, sizeof(err), "invalid range '%.64s' for this task", q.range);
+            df_http_reply_result(call->req, DF_CODE_PARAM_ERROR, err, NULL);
+            return;
+        }
+        if (is_ok && sn_task_is_cdn_cid(q.dst_cid) && (uint32_t)n < t->ndigests)
+            s->metrics.pieces_downloaded_bytes += t->digests[n].wrapped_len;
+    }
+    struct sn_sched_pick picks[SN_SCHED_MAX_DOWN];
+    size_t np = 0;
+    enum sn_sched_decision d =
+        sn_sched_pick(&t->sched, &p->sched, s->cfg->down_limit, now, 120000, picks,
+                      DF_ARRAY_LEN(picks), &np);
+    switch (d) {
+    case SN_SCHED_FINISH: {
+        p->is_success = 1;
+        json_t *data = json_pack("{s:s,s:I,s:s}", "md5", t->real_md5, "fileLength",
+                                 (json_int_t)t->wrapped_length, "sha256", t->real_sha256);
+        df_http_reply_result(call->req, DF_CODE_PEER_FINISH, NULL, data);
+        return;
+    }
+    case SN_SCHED_CONTINUE: {
+        json_t *arr = json_array();
+        for (size_t i = 0; i < np; i++)
+            json_array_append_new(arr, piece_json(s, t, p, picks[i].piece));
+        df_http_reply_result(call->req, DF_CODE_PEER_CONTINUE, NULL, arr);
+        return;
+    }
+    case SN_SCHED_LIMITED:
+        df_http_reply_result(call->req, DF_CODE_PEER_CONTINUE, "peer down limit reached", NULL);
+        return;
+    case SN_SCHED_WAIT:
+        df_http_reply_result(call->req, DF_CODE_PEER_WAIT, "peer should wait", NULL);
+        return;
+    case SN_SCHED_FAILED:
+        df_http_reply_result(call->req, DF_CODE_SYSTEM_ERROR,
+                             t->fail_reason ? t->fail_reason : "CDN failed", NULL);
+        return;
+    }
+}
+
+/* ---- piece/suc, service/down, piece/error ----------------------------------------------- */
+
+static void h_piece_suc(struct df_http_call *call, void *arg)
+{
+    struct sn_server *s = arg;
+    const char *id = df_http_query_get(&call->query, "taskId");
+    const char *cid = df_http_query_get(&call->query, "cid");
+    const char *dst = df_http_query_get(&call->query, "dstCid");
+    const char *range = df_http_query_get(&call->query, "pieceRange");
+    char msg[DF_ERR_LEN];
+    if (!id || !*id || !cid || !*cid || !dst || !range || !*range) {
+        df_http_reply_error(call->req, 400, "taskId, cid, dstCid and pieceRange are required");
+        return;
+    }
+    struct sn_task *t = sn_registry_get(&s->reg, id);
+    struct sn_peer *p = t ? sn_task_peer_get(t, cid) : NULL;
+    if (!p) {
+        snprintf(msg, sizeof(msg), "failed to get key %.80s: data not found", t ? cid : id);
+        df_http_reply_error(call->req, 500, msg);
+        return;
+    }
+    if (!sn_task_is_cdn_cid(dst) && !sn_task_peer_get(t, dst)) {
+        snprintf(msg, sizeof(msg), "failed to get key %.80s: data not found", dst);
+        df_http_reply_error(call->req, 500, msg);
+        return;
+    }
+    int64_t n = t->piece_size ? df_proto_range_piece(range, t->piece_size) : -EINVAL;
+    if (n < 0 || sn_sched_holder_add(&t->sched, &p->sched, (uint32_t)n) < 0) {
+        snprintf(msg, sizeof(msg), "invalid pieceRange '%.64s'", range);
+        df_http_reply_error(call->req, 400, msg);
+        return;
+    }
+    df_http_reply_json(call->req, 200, "{\"code\":611}");
+}
+
+static void h_service_down(struct df_http_call *call, void *arg)
+{
+    struct sn_server *s = arg;
+    const char *id = df_http_query_get(&call->query, "taskId");
+    const char *cid = df_http_query_get(&call->query, "cid");
+    if (!cid || !*cid) {
+        df_http_reply_error(call->req, 400, "cid is required");
+        return;
+    }
+    int found = 0;
+    int64_t now = df_now_ms();
+    struct sn_map_iter it = {0};
+    const char *k;
+    void *v;
+    while (sn_map_next(s->reg.tasks, &it, &k, &v)) {
+        struct sn_task *t = v;
+        if (id && *id && strcmp(id, t->id) != 0)
+            continue;
+        struct sn_peer *p = sn_task_peer_get(t, cid);
+        if (p) {
+            p->service_down_ms = now;
+            found = 1;
+        }
+    }
+    if (!found) {
+        char msg[DF_ERR_LEN];
+        snprintf(msg, sizeof(msg), "failed to get key %.80s: data not found", cid);
+        df_http_reply_error(call->req, 500, msg);
+        return;
+    }
+    df_http_reply_json(call->req, 200, "{\"code\":612}");
+}
+
+static void h_piece_error(struct df_http_call *call, void *arg)
+{
+    (void)arg;
+    const char *type = df_http_query_get(&call->query, "errorType");
+    const char *dst = df_http_query_get(&call->query, "dstCid");
+    const char *id = df_http_query_get(&call->query, "taskId");
+    const char *range = df_http_query_get(&call->query, "range");
+    DF_LOGW("api", "piece error %.32s reported for task %.64s range %.48s from %.160s",
+            type ? type : "?", id ? id : "?", range ? range : "?", dst ? dst : "?");
+    df_http_reply(call->req, 200, NULL, NULL, 0);
+}
+
+/* ---- misc ------------------------------------------------------------------------------- */
+
+static void h_ping(struct df_http_call *call, void *arg)
+{
+    (void)arg;
+    df_http_reply(call->req, 200, "text/plain; charset=utf-8", "OK", 2);
+}
+
+static void h_version(struct df_http_call *call, void *arg)
+{
+    (void)arg;
+    struct utsname u;
+    const char *machine = uname(&u) == 0 ? u.machine : "unknown";
+    json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:s}", "Version", DF_VERSION, "Arch", machine, "OS",
+                          "linux", "GoVersion", "", "Implementation", "damselfly (C17)");
+    char *txt = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    df_http_reply_json(call->req, 200, txt);
+    free(txt);
+}
+
+static void h_metrics(struct df_http_call *call, void *arg)
+{
+    struct sn_server *s = arg;
+    uint64_t by_status[4] = {0, 0, 0, 0};
+    size_t peers = 0;
+    struct sn_map_iter it = {0};
+    const char *k;
+    void *v;
+    while (sn_map_next(s->reg.tasks, &it, &k, &v)) {
+        const struct sn_task *t = v;
+        by_status[t->cdn_status]++;
+        peers += sn_map_size(t->clients);
+    }
+    char *txt = sn_metrics_render(&s->metrics, by_status, peers);
+    df_http_reply(call->req, 200, "text/plain; version=0.0.4; charset=utf-8", txt, strlen(txt));
+    free(txt);
+}
+
+static void h_task_metrics(struct df_http_call *call, void *arg)
+{
+    (void)arg;
+    df_http_reply_json(call->req, 200, "null");
+}
+
+static void h_empty_object(struct df_http_call *call, void *arg)
+{
+    (void)arg;
+    df_http_reply_json(call->req, 200, "{}");
+}
+
+static void h_api_task(struct df_http_call *call, void *arg)
+{
+    struct sn_server *s = arg;
+    const char *id = call->rest;
+    struct sn_task *t = strlen(id) == DF_TASKID_LEN ? sn_registry_get(&s->reg, id) : NULL;
+    if (!t) {
+        df_http_reply_error(call->req, 404, "task not found");
+        return;
+    }
+    if (call->method == DF_HTTP_M_DELETE) {
+        if (t->cdn || t->refs) {
+            df_http_reply_error(call->req, 409, "task CDN download in progress");
+            return;
+        }
+        const char *full = df_http_query_get(&call->query, "full");
+        int is_full = full && strcasecmp(full, "true") == 0;
+        DF_LOGI("api", "task %s deleted by API (full=%d)", t->id, is_full);
+        if (is_full)
+            sn_cdn_delete_files(s->cdn, t->id);
+        s->metrics.gc_tasks++;
+        sn_registry_remove(&s->reg, t);
+        df_http_reply(call->req, 200, NULL, NULL, 0);
+        return;
+    }
+    json_t *hdrs = json_object();
+    for (size_t i = 0; i < t->nheaders; i++) {
+        const char *colon = strchr(t->headers[i], ':');
+        char *key = df_xstrndup(t->headers[i], (size_t)(colon - t->headers[i]));
+        json_object_set_new(hdrs, key, json_string(colon + 2));
+        free(key);
+    }
+    json_t *o = json_pack("{s:s,s:s,s:I,s:I,s:I,s:I,s:s,s:s,s:s,s:s,s:s,s:s,s:o}", "ID", t->id,
+                          "cdnStatus", sn_cdn_status_name(t->cdn_status), "fileLength",
+                          (json_int_t)t->wrapped_length, "httpFileLength",
+                          (json_int_t)t->http_length, "pieceSize", (json_int_t)t->piece_size,
+                          "pieceTotal", (json_int_t)t->sched.total, "rawURL", t->raw_url,
+                          "taskURL", t->task_url, "md5", t->md5, "realMd5", t->real_md5,
+                          "realSha256", t->real_sha256, "identifier", t->identifier,
+                          "headers", hdrs);
+    char *txt = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    df_http_reply_json(call->req, 200, txt);
+    free(txt);
+}
+
+void sn_api_install(struct sn_server *s)
+{
+    struct df_http_server *h = s->api;
+    df_http_server_route(h, "register", DF_HTTP_M_POST, "/peer/registry", 0, h_register, s);
+    df_http_server_route(h, "pull", DF_HTTP_M_GET, "/peer/task", 0, h_pull, s);
+    df_http_server_route(h, "piece_suc", DF_HTTP_M_GET, "/peer/piece/suc", 0, h_piece_suc, s);
+    df_http_server_route(h, "service_down", DF_HTTP_M_GET, "/peer/service/down", 0,
+                         h_service_down, s);
+    df_http_server_route(h, "piece_error", DF_HTTP_M_GET, "/peer/piece/error", 0, h_piece_error, s);
+    df_http_server_route(h, "ping", DF_HTTP_M_GET | DF_HTTP_M_HEAD, "/_ping", 0, h_ping, s);
+    df_http_server_route(h, "version", DF_HTTP_M_GET, "/version", 0, h_version, s);
+    df_http_server_route(h, "metrics", DF_HTTP_M_GET, "/metrics", 0, h_metrics, s);
+    df_http_server_route(h, "task_metrics", DF_HTTP_M_POST, "/task/metrics", 0, h_task_metrics, s);
+    df_http_server_route(h, "peer_network", DF_HTTP_M_POST, "/peer/network", 0, h_empty_object, s);
+    df_http_server_route(h, "peer_heartbeat", DF_HTTP_M_POST, "/peer/heartbeat", 0,
+                         h_empty_object, s);
+    df_http_server_route(h, "api_task", DF_HTTP_M_GET | DF_HTTP_M_DELETE, "/api/v1/tasks/", 1,
+                         h_api_task, s);
+}

@@ -1,0 +1,703 @@
+/* Loop-thread half of the CDN: one job per task download. trigger → prepare (worker: read
+ * .meta, choose fresh / revalidate / resume) → one origin GET (conditional or ranged when the
+ * cache allows) → body chunks queued and handed to the worker one batch at a time → finalize
+ * (worker) → task SUCCESS or FAILED. The origin's response headers decide the task geometry,
+ * which is what pending registrations wait for (sn_cdn_ready_cb). */
+#include "sn_cdn.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "df_http_client.h"
+#include "df_log.h"
+#include "df_util.h"
+#include "df_workpool.h"
+#include "sn_cdn_job.h"
+
+struct sn_cdn {
+    struct event_base *base;
+    struct df_workpool *pool;
+    struct df_http_client *http;
+    struct sn_metrics *metrics;
+    char *home_dir;
+    int64_t fail_access_ms;
+    struct df_ratelimit rl;     /* shared by every origin download */
+    int is_limited;
+    sn_cdn_ready_cb on_ready;
+    void *arg;
+    struct sn_cdn_job *jobs;    /* running jobs (doubly linked) */
+    int njobs;
+    int is_shutdown;
+};
+
+static void kick(struct sn_cdn_job *j);
+
+struct sn_cdn *sn_cdn_new(struct event_base *base, struct df_workpool *pool,
+                          struct df_http_client *http, struct sn_metrics *metrics,
+                          const struct sn_cdn_opts *opts, sn_cdn_ready_cb on_ready, void *arg,
+                          char err[DF_ERR_LEN])
+{
+    char *dir = df_xasprintf("%s/repo/download", opts->home_dir);
+    int rc = df_mkdir_p(dir, 0755);
+    if (rc < 0) {
+        snprintf(err, DF_ERR_LEN, "cannot create cache directory %s: %s", dir, df_strerror(rc));
+        free(dir);
+        return NULL;
+    }
+    free(dir);
+    struct sn_cdn *c = df_xcalloc(1, sizeof(*c));
+    c->base = base;
+    c->pool = pool;
+    c->http = http;
+    c->metrics = metrics;
+    c->home_dir = df_xstrdup(opts->home_dir);
+    c->fail_access_ms = opts->fail_access_ms;
+    c->on_ready = on_ready;
+    c->arg = arg;
+    c->is_limited = opts->origin_bps > 0;
+    /* 4 MiB burst: the rate is enforced over ~seconds, individual reads are not starved. */
+    df_ratelimit_init(&c->rl, opts->origin_bps, 4 << 20, df_now_us());
+    return c;
+}
+
+char *sn_cdn_data_path(const struct sn_cdn *c, const char *id)
+{
+    return df_xasprintf("%s/repo/download/%.3s/%s", c->home_dir, id, id);
+}
+
+int sn_cdn_active(const struct sn_cdn *c) { return c->njobs; }
+
+/* ---- job lifetime ----------------------------------------------------------------------- */
+
+static void chunks_free(struct sn_cdn_chunk *c)
+{
+    while (c) {
+        struct sn_cdn_chunk *n = c->next;
+        free(c);
+        c = n;
+    }
+}
+
+static void job_free(struct sn_cdn_job *j)
+{
+    struct sn_cdn *c = j->cdn;
+    if (j->prev)
+        j->prev->next = j->next;
+    else if (c->jobs == j)
+        c->jobs = j->next;
+    if (j->next)
+        j->next->prev = j->prev;
+    c->njobs--;
+    if (j->rl_timer)
+        event_free(j->rl_timer);
+    if (j->ready_timer)
+        event_free(j->ready_timer);
+    if (j->kick_ev)
+        event_free(j->kick_ev);
+    chunks_free(j->q_head);
+    chunks_free(j->batch);
+    if (j->w_fd >= 0)
+        close(j->w_fd);
+    sn_store_paths_cleanup(&j->paths);
+    if (j->has_meta)
+        sn_meta_cleanup(&j->meta);
+    df_digest_free(j->w_pmd5);
+    df_digest_free(j->w_psha);
+    df_digest_free(j->w_fmd5);
+    df_digest_free(j->w_fsha);
+    free(j->task_url);
+    free(j->raw_url);
+    free(j->md5);
+    free(j->identifier);
+    free(j->pre);
+    free(j->fail_reason);
+    free(j->etag);
+    free(j->last_modified);
+    free(j->w_meta_json);
+    free(j->w_done);
+    free(j->fin_digests);
+    free(j);
+}
+
+/* Ends the job: the task leaves RUNNING (status already set by the caller), waiters learn the
+ * outcome, the task reference is dropped. */
+static void job_end(struct sn_cdn_job *j)
+{
+    struct sn_task *t = j->task;
+    struct sn_cdn *c = j->cdn;
+    j->task = NULL;
+    t->cdn = NULL;
+    job_free(j);
+    c->on_ready(t, c->arg);
+    sn_task_unref(t);
+}
+
+static void job_fail(struct sn_cdn_job *j, int http_status, int is_unreachable, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void job_fail(struct sn_cdn_job *j, int http_status, int is_unreachable, const char *fmt, ...)
+{
+    if (j->fail_reason)
+        return; /* keep the first (root) cause */
+    char buf[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    j->fail_reason = df_xstrdup(buf);
+    j->fail_status = http_status;
+    j->is_unreachable = is_unreachable;
+}
+
+static void finish_failed(struct sn_cdn_job *j)
+{
+    struct sn_task *t = j->task;
+    struct sn_cdn *c = j->cdn;
+    const char *reason = j->fail_reason ? j->fail_reason : "CDN download failed";
+    DF_LOGW("cdn", "task %s: CDN failed: %s", t->id, reason);
+    sn_task_set_failed(t, j->fail_status, reason);
+    if (j->is_unreachable)
+        t->unreachable_until_ms = df_now_ms() + c->fail_access_ms;
+    c->metrics->cdn_trigger_failed++;
+    if (j->is_download)
+        c->metrics->cdn_download_failed++;
+    job_end(j);
+}
+
+static void finish_success(struct sn_cdn_job *j)
+{
+    struct sn_task *t = j->task;
+    t->cdn_status = SN_CDN_SUCCESS;
+    t->sched.cdn_state = SN_SCHED_CDN_DONE;
+    t->is_reg_ready = 1;
+    snprintf(t->real_md5, sizeof(t->real_md5), "%s", j->real_md5);
+    snprintf(t->real_sha256, sizeof(t->real_sha256), "%s", j->real_sha256);
+    free(t->fail_reason);
+    t->fail_reason = NULL;
+    t->fail_http_status = 0;
+    DF_LOGI("cdn", "task %s: CDN %s, %lld bytes, %u pieces of %u, md5 %s, %lld ms", t->id,
+            j->is_hit ? "cache hit (304)" : "download complete", (long long)t->http_length,
+            (unsigned)t->sched.total, (unsigned)t->piece_size, t->real_md5,
+            (long long)(df_now_ms() - j->started_ms));
+    job_end(j);
+}
+
+/* ---- worker completions ----------------------------------------------------------------- */
+
+static void apply_done_pieces(struct sn_cdn_job *j)
+{
+    for (size_t i = 0; i < j->w_ndone; i++) {
+        if (sn_task_piece_done(j->task, j->w_done[i].n, &j->w_done[i].d) < 0) {
+            job_fail(j, 0, 0, "piece %u out of range for %s", (unsigned)j->w_done[i].n, j->raw_url);
+            j->abort_code = DF_EPROTO;
+        }
+    }
+    j->w_ndone = 0;
+}
+
+static void maybe_unpause(struct sn_cdn_job *j)
+{
+    if (!j->is_paused || !j->req)
+        return;
+    if (j->abort_code) { /* let curl call on_data, which returns the abort code */
+        j->is_paused = 0;
+        df_http_req_unpause(j->req);
+        return;
+    }
+    if (j->q_bytes + j->batch_bytes >= SN_CDN_QUEUE_CAP)
+        return; /* the next batch completion retries */
+    int64_t now = df_now_us();
+    if (now < j->rl_until_us) {
+        struct timeval tv = {.tv_sec = (j->rl_until_us - now) / 1000000,
+                             .tv_usec = (j->rl_until_us - now) % 1000000};
+        evtimer_add(j->rl_timer, &tv);
+        return;
+    }
+    j->is_paused = 0;
+    df_http_req_unpause(j->req);
+}
+
+static void on_rl_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    maybe_unpause(arg);
+}
+
+static void on_batch_done(void *arg)
+{
+    struct sn_cdn_job *j = arg;
+    j->is_worker_busy = 0;
+    chunks_free(j->batch);
+    j->batch = NULL;
+    j->batch_bytes = 0;
+    free(j->w_meta_json);
+    j->w_meta_json = NULL;
+    if (j->is_dying) {
+        job_free(j);
+        return;
+    }
+    apply_done_pieces(j);
+    if (j->w_err && !j->abort_code) {
+        if (j->w_err == DF_ETOOBIG)
+            job_fail(j, 0, 0, "origin sent more bytes than announced for %s", j->raw_url);
+        else
+            job_fail(j, 0, 0, "cannot write cache file %s: %s", j->paths.data,
+                     df_strerror(j->w_err));
+        j->abort_code = DF_EORIGIN;
+    }
+    maybe_unpause(j);
+    kick(j);
+}
+
+static void on_finalize_done(void *arg)
+{
+    struct sn_cdn_job *j = arg;
+    j->is_worker_busy = 0;
+    if (j->is_dying) {
+        job_free(j);
+        return;
+    }
+    struct sn_task *t = j->task;
+    if (j->fin_ok) {
+        apply_done_pieces(j);
+        /* The length is now exact (it may have been unknown): fix the piece total. */
+        sn_task_set_geometry(t, (int64_t)j->w_raw, j->w_piece_size);
+    }
+    if (!j->fin_ok || j->abort_code) {
+        if (j->fin_reason[0])
+            job_fail(j, 0, 0, "%s", j->fin_reason);
+        else if (j->w_err)
+            job_fail(j, 0, 0, "cannot write cache file %s: %s", j->paths.data,
+                     df_strerror(j->w_err));
+        finish_failed(j);
+        return;
+    }
+    finish_success(j);
+}
+
+static void kick(struct sn_cdn_job *j)
+{
+    if (j->is_worker_busy || j->is_finalizing)
+        return;
+    struct sn_cdn *c = j->cdn;
+    if (j->q_head && !j->w_err) {
+        j->batch = j->q_head;
+        j->batch_bytes = j->q_bytes;
+        j->q_head = j->q_tail = NULL;
+        j->q_bytes = 0;
+        j->is_worker_busy = 1;
+        df_workpool_submit(c->pool, sn_cdn_io_batch, on_batch_done, j);
+        return;
+    }
+    if (!j->is_eof)
+        return;
+    if (j->is_hit) {
+        finish_success(j);
+        return;
+    }
+    if (!j->is_headers_done || !j->w_piece_size) {
+        finish_failed(j); /* nothing was written: no finalize needed */
+        return;
+    }
+    /* Finalize with an empty queue: all completed pieces are already in the task. */
+    chunks_free(j->q_head);
+    j->q_head = j->q_tail = NULL;
+    j->q_bytes = 0;
+    struct sn_task *t = j->task;
+    j->fin_ok = !j->fail_reason && !j->abort_code && !j->w_err;
+    j->fin_cap = j->w_cur + 1;
+    j->fin_digests = df_xcalloc(j->fin_cap, sizeof(*j->fin_digests));
+    uint32_t have = DF_MIN(j->w_cur, t->ndigests);
+    if (have)
+        memcpy(j->fin_digests, t->digests, have * sizeof(*j->fin_digests));
+    j->is_finalizing = 1;
+    j->is_worker_busy = 1;
+    df_workpool_submit(c->pool, sn_cdn_io_finalize, on_finalize_done, j);
+}
+
+/* ---- registration readiness ------------------------------------------------------------- */
+
+static void set_ready(struct sn_cdn_job *j)
+{
+    struct sn_task *t = j->task;
+    if (j->ready_timer)
+        evtimer_del(j->ready_timer);
+    if (t->is_reg_ready)
+        return;
+    t->is_reg_ready = 1;
+    j->cdn->on_ready(t, j->cdn->arg);
+}
+
+static void on_ready_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct sn_cdn_job *j = arg;
+    struct sn_task *t = j->task;
+    if (t->is_reg_ready)
+        return;
+    /* Slow origin: answer registrations now. A cache of ours already knows the geometry;
+     * otherwise 4 MiB pieces and an unknown length. The piece size then sticks. */
+    if (j->has_meta && j->mode != SN_CDN_MODE_FRESH)
+        sn_task_set_geometry(t, j->meta.http_length, j->meta.piece_size);
+    else
+        sn_task_set_geometry(t, -1, df_proto_piece_size(-1));
+    DF_LOGW("cdn", "task %s: origin headers not in after %d ms; answering with %s length",
+            t->id, SN_CDN_READY_TIMEOUT_MS, t->http_length >= 0 ? "the cached" : "unknown");
+    set_ready(j);
+}
+
+/* ---- origin transfer -------------------------------------------------------------------- */
+
+static void store_validators(struct sn_cdn_job *j, struct df_http_req *req)
+{
+    const char *etag = df_http_req_header(req, "ETag");
+    const char *lm = df_http_req_header(req, "Last-Modified");
+    free(j->etag);
+    free(j->last_modified);
+    j->etag = df_xstrdup(etag ? etag : "");
+    j->last_modified = df_xstrdup(lm ? lm : "");
+}
+
+/* "bytes a-b/total" → a and total (total -1 for "*"). */
+static int parse_content_range(const char *s, uint64_t *start, int64_t *total)
+{
+    if (!s || strncasecmp(s, "bytes ", 6) != 0)
+        return -EINVAL;
+    char buf[96];
+    snprintf(buf, sizeof(buf), "%s", s + 6);
+    char *dash = strchr(buf, '-'), *slash = strchr(buf, '/');
+    if (!dash || !slash || slash < dash)
+        return -EINVAL;
+    *dash = '\0';
+    *slash = '\0';
+    if (df_parse_u64(buf, start) < 0)
+        return -EINVAL;
+    if (strcmp(slash + 1, "*") == 0) {
+        *total = -1;
+        return 0;
+    }
+    return df_parse_i64(slash + 1, total);
+}
+
+static void announce_pre(struct sn_cdn_job *j)
+{
+    for (uint32_t i = 0; i < j->npre; i++)
+        if (sn_task_piece_done(j->task, i, &j->pre[i]) < 0)
+            break;
+}
+
+static int on_headers(struct df_http_req *req, long status, void *arg)
+{
+    struct sn_cdn_job *j = arg;
+    struct sn_task *t = j->task;
+    struct sn_cdn *c = j->cdn;
+    j->status = status;
+    j->is_headers_done = 1;
+    if (status == 304 && j->mode == SN_CDN_MODE_REVALIDATE) {
+        sn_task_set_geometry(t, j->meta.http_length, j->meta.piece_size);
+        announce_pre(j);
+        if (!j->real_md5[0])
+            memcpy(j->real_md5, j->meta.real_md5, sizeof(j->real_md5));
+        if (!j->real_sha256[0])
+            memcpy(j->real_sha256, j->meta.real_sha256, sizeof(j->real_sha256));
+        j->is_hit = 1;
+        c->metrics->cdn_cache_hit++;
+        set_ready(j);
+        return 0;
+    }
+    int64_t clen = df_http_req_content_length(req);
+    if (status == 206 && j->mode == SN_CDN_MODE_RESUME) {
+        uint64_t start;
+        int64_t total;
+        if (parse_content_range(df_http_req_header(req, "Content-Range"), &start, &total) < 0 ||
+            start != j->start_raw || total != j->meta.http_length) {
+            job_fail(j, (int)status, 0, "origin answered the resume request for %s with a "
+                     "mismatching Content-Range", j->raw_url);
+            return DF_EORIGIN;
+        }
+        sn_task_set_geometry(t, j->meta.http_length, j->meta.piece_size);
+        announce_pre(j);
+        j->w_piece_size = j->meta.piece_size;
+        j->w_http_length = j->meta.http_length;
+        DF_LOGI("cdn", "task %s: resuming at piece %u (byte %llu of %lld)", t->id,
+                (unsigned)j->npre, (unsigned long long)start, (long long)total);
+    } else if (status == 200 || (status == 206 && j->has_user_range)) {
+        if (j->mode != SN_CDN_MODE_FRESH) {
+            j->w_reset = 1; /* cache stale or resume refused: start over with this body */
+            j->start_raw = 0;
+            sn_task_reset_pieces(t);
+        }
+        uint32_t P = t->piece_size ? t->piece_size : df_proto_piece_size(clen);
+        sn_task_set_geometry(t, clen, P);
+        j->w_piece_size = P;
+        j->w_http_length = clen;
+    } else if (status == 404) {
+        job_fail(j, 404, 1, "origin returned 404 for %s", j->raw_url);
+        return DF_EHTTP;
+    } else if (status == 401 || status == 407) {
+        job_fail(j, (int)status, 0, "origin requires authentication (HTTP %ld) for %s", status,
+                 j->raw_url);
+        return DF_EHTTP;
+    } else {
+        job_fail(j, (int)status, 0, "origin returned HTTP %ld for %s", status, j->raw_url);
+        return DF_EHTTP;
+    }
+    store_validators(j, req);
+    struct sn_meta m;
+    sn_cdn_io_meta_fill(j, &m);
+    j->w_meta_json = sn_meta_encode(&m);
+    sn_meta_cleanup(&m);
+    c->metrics->cdn_download++;
+    j->is_download = 1;
+    set_ready(j);
+    return 0;
+}
+
+static int on_data(struct df_http_req *req, const void *data, size_t len, void *arg)
+{
+    (void)req;
+    struct sn_cdn_job *j = arg;
+    if (j->abort_code)
+        return j->abort_code;
+    if (j->is_hit || len == 0)
+        return 0;
+    int64_t now = df_now_us();
+    if (j->q_bytes + j->batch_bytes >= SN_CDN_QUEUE_CAP || now < j->rl_until_us) {
+        j->is_paused = 1;
+        if (now < j->rl_until_us && !evtimer_pending(j->rl_timer, NULL)) {
+            struct timeval tv = {.tv_sec = (j->rl_until_us - now) / 1000000,
+                                 .tv_usec = (j->rl_until_us - now) % 1000000};
+            evtimer_add(j->rl_timer, &tv);
+        }
+        return DF_AGAIN;
+    }
+    const unsigned char *p = data;
+    size_t left = len;
+    while (left > 0) {
+        struct sn_cdn_chunk *tail = j->q_tail;
+        if (!tail || tail->len == SN_CDN_CHUNK) {
+            tail = df_xmalloc(sizeof(*tail));
+            tail->next = NULL;
+            tail->len = 0;
+            if (j->q_tail)
+                j->q_tail->next = tail;
+            else
+                j->q_head = tail;
+            j->q_tail = tail;
+        }
+        size_t n = DF_MIN(left, SN_CDN_CHUNK - tail->len);
+        memcpy(tail->data + tail->len, p, n);
+        tail->len += n;
+        p += n;
+        left -= n;
+    }
+    j->q_bytes += len;
+    j->cdn->metrics->origin_bytes += len;
+    if (j->cdn->is_limited) {
+        int64_t wait = df_ratelimit_take(&j->cdn->rl, now, len);
+        if (wait > 0)
+            j->rl_until_us = now + wait;
+    }
+    kick(j);
+    return 0;
+}
+
+static void on_done(struct df_http_req *req, int err, long status, void *arg)
+{
+    struct sn_cdn_job *j = arg;
+    j->req = NULL;
+    j->is_eof = 1;
+    if (err < 0 && !j->fail_reason) {
+        const char *et = df_http_req_errtext(req);
+        if (!j->is_headers_done)
+            job_fail(j, 0, 1, "cannot reach origin for %s: %s", j->raw_url,
+                     et && *et ? et : df_strerror(err));
+        else
+            job_fail(j, (int)status, 0, "origin transfer of %s failed after %llu bytes: %s",
+                     j->raw_url, (unsigned long long)df_http_req_bytes(req),
+                     et && *et ? et : df_strerror(err));
+    } else if (err == 0 && !j->is_headers_done) {
+        job_fail(j, (int)status, 0, "origin sent no response for %s", j->raw_url);
+    }
+    /* on_done may run inside df_http_req_unpause() called by maybe_unpause(); ending the job
+     * here would free it under that caller, so the final kick runs on the next loop turn. */
+    struct timeval zero = {0, 0};
+    evtimer_add(j->kick_ev, &zero);
+}
+
+static void on_kick(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    kick(arg);
+}
+
+static void start_request(struct sn_cdn_job *j)
+{
+    struct sn_task *t = j->task;
+    struct sn_cdn *c = j->cdn;
+    size_t nh = t->nheaders;
+    const char **hdrs = df_xcalloc(nh + 4, sizeof(char *));
+    char *extra[2] = {NULL, NULL};
+    for (size_t i = 0; i < nh; i++)
+        hdrs[i] = t->headers[i];
+    if (j->mode == SN_CDN_MODE_REVALIDATE) {
+        if (j->meta.etag[0])
+            hdrs[nh++] = extra[0] = df_xasprintf("If-None-Match: %s", j->meta.etag);
+        if (j->meta.last_modified[0])
+            hdrs[nh++] = extra[1] = df_xasprintf("If-Modified-Since: %s", j->meta.last_modified);
+    } else if (j->mode == SN_CDN_MODE_RESUME) {
+        hdrs[nh++] = extra[0] = df_xasprintf("Range: bytes=%llu-", (unsigned long long)j->start_raw);
+        hdrs[nh++] = extra[1] = df_xasprintf(
+            "If-Range: %s", j->meta.etag[0] ? j->meta.etag : j->meta.last_modified);
+    }
+    hdrs[nh] = NULL;
+    struct df_http_opts o = {
+        .url = t->raw_url,
+        .headers = hdrs,
+        .connect_timeout_ms = 5000,
+        .low_speed_window_ms = 60000,
+        .is_follow_redirects = 1,
+        .is_insecure = t->is_insecure,
+    };
+    int err = 0;
+    j->req = df_http_req_start(c->http, &o, on_headers, on_data, on_done, j, &err);
+    free(extra[0]);
+    free(extra[1]);
+    free(hdrs);
+    if (!j->req) {
+        job_fail(j, 0, 0, "cannot start origin request for %s: %s", t->raw_url, df_strerror(err));
+        finish_failed(j);
+    }
+}
+
+static void on_prepare_done(void *arg)
+{
+    struct sn_cdn_job *j = arg;
+    j->is_worker_busy = 0;
+    if (j->is_dying) {
+        job_free(j);
+        return;
+    }
+    if (j->w_err) {
+        job_fail(j, 0, 0, "cannot open cache file %s: %s", j->paths.data, df_strerror(j->w_err));
+        finish_failed(j);
+        return;
+    }
+    static const char *names[] = {"fresh download", "revalidation", "resume"};
+    DF_LOGI("cdn", "task %s: %s of %s", j->id, names[j->mode], j->raw_url);
+    start_request(j);
+}
+
+int sn_cdn_trigger(struct sn_cdn *c, struct sn_task *t)
+{
+    if (t->cdn)
+        return -EALREADY;
+    if (c->is_shutdown)
+        return DF_ECANCELED;
+    struct sn_cdn_job *j = df_xcalloc(1, sizeof(*j));
+    j->cdn = c;
+    j->task = t;
+    j->w_fd = -1;
+    j->w_http_length = -1;
+    memcpy(j->id, t->id, sizeof(j->id));
+    j->task_url = df_xstrdup(t->task_url);
+    j->raw_url = df_xstrdup(t->raw_url);
+    j->md5 = df_xstrdup(t->md5);
+    j->identifier = df_xstrdup(t->identifier);
+    j->has_user_range = t->range_hdr != NULL;
+    j->fixed_piece_size = t->is_reg_ready ? t->piece_size : 0;
+    j->started_ms = df_now_ms();
+    sn_store_paths_init(&j->paths, c->home_dir, t->id);
+    j->w_pmd5 = df_digest_new(DF_DIGEST_MD5);
+    j->w_psha = df_digest_new(DF_DIGEST_SHA256);
+    j->w_fmd5 = df_digest_new(DF_DIGEST_MD5);
+    j->w_fsha = df_digest_new(DF_DIGEST_SHA256);
+    j->rl_timer = evtimer_new(c->base, on_rl_timer, j);
+    j->ready_timer = evtimer_new(c->base, on_ready_timeout, j);
+    j->kick_ev = evtimer_new(c->base, on_kick, j);
+    DF_ASSERT(j->rl_timer && j->ready_timer && j->kick_ev);
+    j->next = c->jobs;
+    if (c->jobs)
+        c->jobs->prev = j;
+    c->jobs = j;
+    c->njobs++;
+
+    t->cdn = j;
+    sn_task_ref(t);
+    t->cdn_status = SN_CDN_RUNNING;
+    t->sched.cdn_state = SN_SCHED_CDN_RUNNING;
+    free(t->fail_reason);
+    t->fail_reason = NULL;
+    if (!t->is_reg_ready) {
+        struct timeval tv = {.tv_sec = SN_CDN_READY_TIMEOUT_MS / 1000,
+                             .tv_usec = (SN_CDN_READY_TIMEOUT_MS % 1000) * 1000};
+        evtimer_add(j->ready_timer, &tv);
+    }
+    c->metrics->cdn_trigger++;
+    j->is_worker_busy = 1;
+    df_workpool_submit(c->pool, sn_cdn_io_prepare, on_prepare_done, j);
+    return 0;
+}
+
+static void on_delete(void *arg)
+{
+    struct sn_store_paths *p = arg;
+    unlink(p->data);
+    unlink(p->meta);
+    unlink(p->md5);
+    unlink(p->sha256);
+}
+
+static void on_delete_done(void *arg)
+{
+    sn_store_paths_cleanup(arg);
+    free(arg);
+}
+
+void sn_cdn_delete_files(struct sn_cdn *c, const char *id)
+{
+    struct sn_store_paths *p = df_xmalloc(sizeof(*p));
+    sn_store_paths_init(p, c->home_dir, id);
+    df_workpool_submit(c->pool, on_delete, on_delete_done, p);
+}
+
+void sn_cdn_shutdown(struct sn_cdn *c)
+{
+    c->is_shutdown = 1;
+    struct sn_cdn_job *j = c->jobs;
+    while (j) {
+        struct sn_cdn_job *next = j->next;
+        if (j->req) {
+            df_http_req_cancel(j->req);
+            j->req = NULL;
+        }
+        if (j->task) {
+            j->task->cdn = NULL;
+            sn_task_set_failed(j->task, 0, "supernode shutting down");
+            sn_task_unref(j->task);
+            j->task = NULL;
+        }
+        if (j->is_worker_busy)
+            j->is_dying = 1; /* freed by its completion */
+        else
+            job_free(j);
+        j = next;
+    }
+}
+
+void sn_cdn_free(struct sn_cdn *c)
+{
+    if (!c)
+        return;
+    while (c->jobs) /* only jobs whose completion never ran (pool freed without draining) */
+        job_free(c->jobs);
+    free(c->home_dir);
+    free(c);
+}

@@ -1,0 +1,67 @@
+/* Passive CDN: fetches a task's file from its origin exactly once (libcurl via df_http_client,
+ * streamed), cuts it into wrapped pieces written at n*P in the cache file, digests each piece
+ * and hands it to the scheduler the moment it is on disk; reuses the cache after a restart or
+ * a task GC through one conditional GET (304 → hit), resumes interrupted downloads with
+ * Range + If-Range. Formats: sn_store.h. Design notes: docs/internals/cdn-cache.md.
+ *
+ * Threading: API and callbacks on the loop thread. Disk writes, hashing, meta/digest file I/O
+ * and cache scans run on the df_workpool; per task at most one worker job runs at a time, and
+ * worker jobs only touch the job's private state, never struct sn_task.
+ *
+ * Memory: at most SN_CDN_QUEUE_CAP bytes of body per running download are buffered; above
+ * that the transfer is paused until the disk catches up. */
+#ifndef SN_CDN_H
+#define SN_CDN_H
+
+#include <stdint.h>
+
+#include "df_err.h"
+#include "sn_metrics.h"
+#include "sn_task.h"
+
+#define SN_CDN_QUEUE_CAP (8u << 20)
+#define SN_CDN_READY_TIMEOUT_MS 4000 /* registrations wait this long for the origin's headers */
+
+struct event_base;
+struct df_workpool;
+struct df_http_client;
+struct sn_cdn;
+
+/* Called when registrations for t can be answered: t->is_reg_ready became 1 (piece size
+ * decided), or the CDN failed before that (t->cdn_status == SN_CDN_FAILED). Also called when
+ * the CDN finishes (success or failure) so that waiters learn the outcome. */
+typedef void (*sn_cdn_ready_cb)(struct sn_task *t, void *arg);
+
+struct sn_cdn_opts {
+    const char *home_dir;          /* cache in <home>/repo/download */
+    uint64_t origin_bps;           /* shared origin rate cap; 0 = unlimited */
+    int64_t fail_access_ms;        /* how long a 404 / connect failure blocks the URL */
+};
+
+/* Returns NULL and fills err when the cache directory cannot be created. Borrowed pointers
+ * (base, pool, http, metrics) must outlive the sn_cdn. */
+struct sn_cdn *sn_cdn_new(struct event_base *base, struct df_workpool *pool,
+                          struct df_http_client *http, struct sn_metrics *metrics,
+                          const struct sn_cdn_opts *opts, sn_cdn_ready_cb on_ready, void *arg,
+                          char err[DF_ERR_LEN]);
+/* Shutdown, in this order: sn_cdn_shutdown() cancels every origin transfer (on_ready is not
+ * called again; jobs whose worker job is still queued are freed by its completion), then the
+ * owner frees the df_workpool (which runs the remaining completions), then sn_cdn_free().
+ * Files of interrupted downloads stay with a not-finished .meta, so the next start resumes. */
+void sn_cdn_shutdown(struct sn_cdn *c);
+void sn_cdn_free(struct sn_cdn *c); /* NULL ok */
+
+/* Starts the CDN for t (status WAITING or FAILED): status → RUNNING, t->is_reg_ready kept if
+ * a piece size was already announced. Takes a task reference until the job ends. Returns 0,
+ * or -EALREADY when a job is running. on_ready runs later (never from inside this call). */
+int sn_cdn_trigger(struct sn_cdn *c, struct sn_task *t) __attribute__((warn_unused_result));
+
+/* Path of the task's data file (heap). */
+char *sn_cdn_data_path(const struct sn_cdn *c, const char *id);
+/* Queues deletion of the task's cache files on the worker pool (DELETE ?full=true). The task
+ * must have no running job. */
+void sn_cdn_delete_files(struct sn_cdn *c, const char *id);
+/* Number of downloads running. */
+int sn_cdn_active(const struct sn_cdn *c);
+
+#endif

@@ -1,0 +1,265 @@
+/* Supernode flag parsing (Dragonfly 1.0 names and defaults, spec §8.1) and advertise-IP
+ * detection. Validation errors come back as one line in err; main prints it and exits 1. */
+#include "sn_config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "df_util.h"
+
+enum {
+    OPT_PORT = 1000, OPT_DOWNLOAD_PORT, OPT_HOME, OPT_ADVERTISE, OPT_MAX_BW, OPT_SYS_BW,
+    OPT_UP, OPT_DOWN, OPT_FAIL_ACCESS, OPT_GC_INIT, OPT_GC_META, OPT_TASK_EXPIRE, OPT_PEER_GC,
+    OPT_CONFIG, OPT_CONSOLE, OPT_BIND, OPT_VERSION, OPT_CDN_PATTERN, OPT_POOL, OPT_PROFILER,
+};
+
+static const struct option k_opts[] = {
+    {"port", required_argument, NULL, OPT_PORT},
+    {"download-port", required_argument, NULL, OPT_DOWNLOAD_PORT},
+    {"home-dir", required_argument, NULL, OPT_HOME},
+    {"advertise-ip", required_argument, NULL, OPT_ADVERTISE},
+    {"max-bandwidth", required_argument, NULL, OPT_MAX_BW},
+    {"system-bandwidth", required_argument, NULL, OPT_SYS_BW},
+    {"up-limit", required_argument, NULL, OPT_UP},
+    {"down-limit", required_argument, NULL, OPT_DOWN},
+    {"fail-access-interval", required_argument, NULL, OPT_FAIL_ACCESS},
+    {"gc-initial-delay", required_argument, NULL, OPT_GC_INIT},
+    {"gc-meta-interval", required_argument, NULL, OPT_GC_META},
+    {"task-expire-time", required_argument, NULL, OPT_TASK_EXPIRE},
+    {"peer-gc-delay", required_argument, NULL, OPT_PEER_GC},
+    {"config", required_argument, NULL, OPT_CONFIG},
+    {"cdn-pattern", required_argument, NULL, OPT_CDN_PATTERN},
+    {"pool-size", required_argument, NULL, OPT_POOL},
+    {"profiler", no_argument, NULL, OPT_PROFILER},
+    {"console", no_argument, NULL, OPT_CONSOLE},
+    {"debug", no_argument, NULL, 'D'},
+    {"bind", required_argument, NULL, OPT_BIND},
+    {"version", no_argument, NULL, OPT_VERSION},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
+void sn_config_init(struct sn_config *c)
+{
+    memset(c, 0, sizeof(*c));
+    c->port = 8002;
+    c->download_port = 8001;
+    c->home_dir = df_xstrdup("/home/admin/supernode");
+    c->bind_addr = df_xstrdup("::");
+    c->max_bandwidth_bps = 200ull << 20;
+    c->system_bandwidth_bps = 20ull << 20;
+    c->up_limit = 5;
+    c->down_limit = 4;
+    c->fail_access_interval_ms = 3 * 60 * 1000;
+    c->gc_initial_delay_ms = 6 * 1000;
+    c->gc_meta_interval_ms = 2 * 60 * 1000;
+    c->task_expire_ms = 3 * 60 * 1000;
+    c->peer_gc_delay_ms = 3 * 60 * 1000;
+}
+
+void sn_config_cleanup(struct sn_config *c)
+{
+    free(c->home_dir);
+    free(c->bind_addr);
+    free(c->config_path);
+    c->home_dir = c->bind_addr = c->config_path = NULL;
+}
+
+void sn_config_usage(FILE *f)
+{
+    fprintf(f,
+            "Usage: supernode [flags]\n"
+            "       supernode version\n"
+            "\n"
+            "Damselfly supernode: scheduler + passive CDN (Dragonfly 1.x compatible).\n"
+            "\n"
+            "Flags:\n"
+            "      --port int                      control API port (default 8002)\n"
+            "      --download-port int             port of the CDN download server (default 8001)\n"
+            "      --home-dir string               working directory; cache in <home>/repo, logs in\n"
+            "                                      <home>/logs (default \"/home/admin/supernode\")\n"
+            "      --advertise-ip string           IP announced to peers (default: first\n"
+            "                                      non-loopback IPv4 of the host, else 127.0.0.1)\n"
+            "      --bind string                   listen address of both ports; \"::\" is dual-stack\n"
+            "                                      and falls back to 0.0.0.0 (default \"::\")\n"
+            "      --max-bandwidth rate            total network bandwidth (default 200MB)\n"
+            "      --system-bandwidth rate         bandwidth reserved for the system; origin\n"
+            "                                      downloads get max-system (default 20MB)\n"
+            "      --up-limit int                  concurrent uploads per peer (default 5)\n"
+            "      --down-limit int                concurrent piece downloads per client (default 4)\n"
+            "      --fail-access-interval duration how long an unreachable URL is refused (default 3m)\n"
+            "      --gc-initial-delay duration     delay before the first GC (default 6s)\n"
+            "      --gc-meta-interval duration     task and peer GC period (default 2m)\n"
+            "      --task-expire-time duration     idle time after which a task leaves memory\n"
+            "                                      (default 3m)\n"
+            "      --peer-gc-delay duration        delay before a down peer is removed (default 3m)\n"
+            "      --config string                 config file path; accepted, YAML is not parsed\n"
+            "                                      (default \"/etc/dragonfly/supernode.yml\")\n"
+            "      --cdn-pattern string            only \"local\" is supported (default \"local\")\n"
+            "      --console                       also log to stderr\n"
+            "  -D, --debug                         debug logging\n"
+            "  -h, --help                          this help\n"
+            "\n"
+            "Rates: 123, 20K, 20M, 1G (binary units, optional B). Durations: 90s, 3m, 1h30m, 500ms.\n");
+}
+
+static int parse_port(const char *s, uint16_t *out)
+{
+    int v;
+    if (df_parse_int(s, &v) < 0 || v < 1 || v > 65535)
+        return -EINVAL;
+    *out = (uint16_t)v;
+    return 0;
+}
+
+static int parse_duration(const char *s, int64_t *out)
+{
+    int64_t v;
+    if (df_parse_duration_ms(s, &v) < 0 || v < 0)
+        return -EINVAL;
+    *out = v;
+    return 0;
+}
+
+static int parse_limit(const char *s, int *out)
+{
+    int v;
+    if (df_parse_int(s, &v) < 0 || v < 1 || v > 1000)
+        return -EINVAL;
+    *out = v;
+    return 0;
+}
+
+/* Accepts "1.2.3.4", "::1", "[::1]"; stores the bare literal. */
+static int parse_ip(const char *s, char out[SN_IP_MAX])
+{
+    char tmp[SN_IP_MAX];
+    size_t n = strlen(s);
+    if (n >= 2 && s[0] == '[' && s[n - 1] == ']') {
+        if (n - 2 >= sizeof(tmp))
+            return -EINVAL;
+        memcpy(tmp, s + 1, n - 2);
+        tmp[n - 2] = '\0';
+    } else {
+        if (n >= sizeof(tmp))
+            return -EINVAL;
+        memcpy(tmp, s, n + 1);
+    }
+    unsigned char buf[sizeof(struct in6_addr)];
+    if (inet_pton(AF_INET, tmp, buf) != 1 && inet_pton(AF_INET6, tmp, buf) != 1)
+        return -EINVAL;
+    memcpy(out, tmp, strlen(tmp) + 1);
+    return 0;
+}
+
+int sn_config_parse(struct sn_config *c, int argc, char **argv, char err[DF_ERR_LEN])
+{
+    int rc = 0;
+    optind = 0; /* full re-initialisation (GNU), so tests can parse several argvs */
+    opterr = 0;
+    for (;;) {
+        int longidx = -1;
+        int ch = getopt_long(argc, argv, ":Dh", k_opts, &longidx);
+        if (ch == -1)
+            break;
+        const char *name = longidx >= 0 ? k_opts[longidx].name : "";
+        int bad = 0;
+        switch (ch) {
+        case OPT_PORT: bad = parse_port(optarg, &c->port) < 0; break;
+        case OPT_DOWNLOAD_PORT: bad = parse_port(optarg, &c->download_port) < 0; break;
+        case OPT_HOME:
+            bad = optarg[0] == '\0';
+            if (!bad) {
+                free(c->home_dir);
+                c->home_dir = df_xstrdup(optarg);
+            }
+            break;
+        case OPT_ADVERTISE: bad = parse_ip(optarg, c->advertise_ip) < 0; break;
+        case OPT_BIND: {
+            char tmp[SN_IP_MAX];
+            bad = parse_ip(optarg, tmp) < 0;
+            if (!bad) {
+                free(c->bind_addr);
+                c->bind_addr = df_xstrdup(tmp);
+            }
+            break;
+        }
+        case OPT_MAX_BW: bad = df_parse_bytes(optarg, &c->max_bandwidth_bps) < 0; break;
+        case OPT_SYS_BW: bad = df_parse_bytes(optarg, &c->system_bandwidth_bps) < 0; break;
+        case OPT_UP: bad = parse_limit(optarg, &c->up_limit) < 0; break;
+        case OPT_DOWN: bad = parse_limit(optarg, &c->down_limit) < 0; break;
+        case OPT_FAIL_ACCESS: bad = parse_duration(optarg, &c->fail_access_interval_ms) < 0; break;
+        case OPT_GC_INIT: bad = parse_duration(optarg, &c->gc_initial_delay_ms) < 0; break;
+        case OPT_GC_META:
+            bad = parse_duration(optarg, &c->gc_meta_interval_ms) < 0 || c->gc_meta_interval_ms == 0;
+            break;
+        case OPT_TASK_EXPIRE: bad = parse_duration(optarg, &c->task_expire_ms) < 0; break;
+        case OPT_PEER_GC: bad = parse_duration(optarg, &c->peer_gc_delay_ms) < 0; break;
+        case OPT_CONFIG:
+            free(c->config_path);
+            c->config_path = df_xstrdup(optarg);
+            break;
+        case OPT_CDN_PATTERN: bad = strcmp(optarg, "local") != 0; break;
+        case OPT_POOL: {
+            int v;
+            bad = df_parse_int(optarg, &v) < 0 || v < 1; /* accepted, unused (as in Go) */
+            break;
+        }
+        case OPT_PROFILER: break;
+        case OPT_CONSOLE: c->is_console = 1; break;
+        case 'D': c->is_debug = 1; break;
+        case OPT_VERSION: rc = SN_CONFIG_VERSION; break;
+        case 'h': return SN_CONFIG_HELP;
+        case ':':
+            snprintf(err, DF_ERR_LEN, "option %s needs a value", argv[optind - 1]);
+            return -EINVAL;
+        default:
+            snprintf(err, DF_ERR_LEN, "unknown option %s (see --help)", argv[optind - 1]);
+            return -EINVAL;
+        }
+        if (bad) {
+            snprintf(err, DF_ERR_LEN, "invalid --%s value '%s'", name, optarg ? optarg : "");
+            return -EINVAL;
+        }
+    }
+    if (optind < argc) {
+        if (strcmp(argv[optind], "version") == 0 && optind + 1 == argc)
+            return SN_CONFIG_VERSION;
+        snprintf(err, DF_ERR_LEN, "unexpected argument '%s' (see --help)", argv[optind]);
+        return -EINVAL;
+    }
+    return rc;
+}
+
+uint64_t sn_config_origin_bps(const struct sn_config *c)
+{
+    if (c->max_bandwidth_bps == 0 || c->max_bandwidth_bps <= c->system_bandwidth_bps)
+        return 0;
+    return c->max_bandwidth_bps - c->system_bandwidth_bps;
+}
+
+void sn_config_detect_ip(char out[SN_IP_MAX])
+{
+    snprintf(out, SN_IP_MAX, "127.0.0.1");
+    struct ifaddrs *ifs = NULL;
+    if (getifaddrs(&ifs) != 0)
+        return;
+    for (struct ifaddrs *i = ifs; i; i = i->ifa_next) {
+        if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET || (i->ifa_flags & IFF_LOOPBACK) ||
+            !(i->ifa_flags & IFF_UP))
+            continue;
+        const struct sockaddr_in *sin = (const struct sockaddr_in *)i->ifa_addr;
+        char buf[INET_ADDRSTRLEN];
+        if (inet_ntop(AF_INET, &sin->sin_addr, buf, sizeof(buf))) {
+            snprintf(out, SN_IP_MAX, "%s", buf);
+            break;
+        }
+    }
+    freeifaddrs(ifs);
+}

@@ -1,0 +1,56 @@
+/* Supernode configuration: Dragonfly 1.0 flags (spec §8.1) parsed with getopt_long into a
+ * struct sn_config. Parsing is pure (no I/O) apart from sn_config_detect_ip().
+ * --config is accepted but the YAML file is not parsed (a missing explicit file is an error,
+ * as in Dragonfly; a present one is ignored with a warning by main). */
+#ifndef SN_CONFIG_H
+#define SN_CONFIG_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "df_err.h"
+
+#define SN_IP_MAX 64
+
+struct sn_config {
+    uint16_t port;                  /* control API (8002) */
+    uint16_t download_port;         /* download port (8001) */
+    char *home_dir;                 /* /home/admin/supernode; heap */
+    char advertise_ip[SN_IP_MAX];   /* bare literal, no brackets; "" until resolved */
+    char *bind_addr;                /* "::" (dual-stack, falls back to 0.0.0.0); heap */
+    char *config_path;              /* --config value or NULL; heap */
+    uint64_t max_bandwidth_bps;     /* 200 MiB/s */
+    uint64_t system_bandwidth_bps;  /* 20 MiB/s; origin cap = max - system (0 → unlimited) */
+    int up_limit;                   /* concurrent uploads per peer (5) */
+    int down_limit;                 /* concurrent pieces per client (4) */
+    int64_t fail_access_interval_ms;/* 3m: how long a 404/unreachable URL is refused */
+    int64_t gc_initial_delay_ms;    /* 6s */
+    int64_t gc_meta_interval_ms;    /* 2m */
+    int64_t task_expire_ms;         /* 3m */
+    int64_t peer_gc_delay_ms;       /* 3m */
+    int is_console;                 /* mirror logs to stderr */
+    int is_debug;                   /* debug log level */
+};
+
+enum sn_config_action {
+    SN_CONFIG_RUN = 0,   /* start the server */
+    SN_CONFIG_HELP = 1,  /* --help: print sn_config_usage and exit 0 */
+    SN_CONFIG_VERSION = 2, /* "version" sub-command or --version */
+};
+
+/* Fills defaults. */
+void sn_config_init(struct sn_config *c);
+void sn_config_cleanup(struct sn_config *c);
+/* Parses argv (getopt_long; resets optind itself). Returns an enum sn_config_action >= 0, or a
+ * negative code with err filled with one line ("invalid --port value 'x'", "unknown option
+ * --foo"). Never prints. */
+int sn_config_parse(struct sn_config *c, int argc, char **argv, char err[DF_ERR_LEN])
+    __attribute__((warn_unused_result));
+/* Writes the --help text (every flag with its default) to f. */
+void sn_config_usage(FILE *f);
+/* Origin download cap in bytes/s: max - system, 0 (unlimited) when max <= system or max == 0. */
+uint64_t sn_config_origin_bps(const struct sn_config *c);
+/* First non-loopback IPv4 address of the host into out, else "127.0.0.1". Never fails. */
+void sn_config_detect_ip(char out[SN_IP_MAX]);
+
+#endif

@@ -1,0 +1,41 @@
+/* Supernode counters and their Prometheus text rendering (spec §9 names, plus
+ * damselfly_supernode_origin_bytes_total / _upload_bytes_total). Loop thread only. */
+#ifndef SN_METRICS_H
+#define SN_METRICS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define SN_METRICS_HTTP_MAX 96 /* distinct (handler, code) pairs kept */
+
+struct sn_metrics {
+    uint64_t tasks_registered;      /* tasks created */
+    uint64_t dfgettasks_registered; /* successful registrations */
+    uint64_t dfgettasks_failed;     /* registrations refused */
+    uint64_t cdn_trigger;           /* CDN attempts started */
+    uint64_t cdn_trigger_failed;    /* attempts that ended FAILED */
+    uint64_t cdn_cache_hit;         /* attempts satisfied by a 304 revalidation */
+    uint64_t cdn_download;          /* attempts that transferred a body from the origin */
+    uint64_t cdn_download_failed;   /* of those, failed */
+    uint64_t pieces_downloaded_bytes; /* wrapped bytes of pieces clients reported done */
+    uint64_t origin_bytes;          /* body bytes received from origins */
+    uint64_t upload_bytes;          /* bytes served on the download port */
+    uint64_t gc_tasks;
+    uint64_t gc_peers;
+    size_t nhttp;
+    struct {
+        const char *handler;        /* static route name */
+        int code;
+        uint64_t count;
+    } http[SN_METRICS_HTTP_MAX];
+};
+
+void sn_metrics_init(struct sn_metrics *m);
+/* Counts one reply (silently drops new pairs beyond SN_METRICS_HTTP_MAX). */
+void sn_metrics_http(struct sn_metrics *m, const char *handler, int code);
+/* Prometheus text. tasks_by_status: counts for WAITING, RUNNING, FAILED, SUCCESS (in the order of
+ * enum sn_cdn_status: WAITING, RUNNING, SUCCESS, FAILED). Heap string. */
+char *sn_metrics_render(const struct sn_metrics *m, const uint64_t tasks_by_status[4],
+                        size_t peers);
+
+#endif

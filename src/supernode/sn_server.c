@@ -1,0 +1,133 @@
+/* Supernode assembly: worker pool, HTTP client, the two servers, CDN, registry, metrics
+ * observer and the periodic task/peer GC. main.c only parses flags and runs the loop. */
+#include "sn_server.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+#include "df_http_client.h"
+#include "df_http_server.h"
+#include "df_log.h"
+#include "df_util.h"
+#include "df_workpool.h"
+#include "sn_cdn.h"
+
+#define SN_API_MAX_BODY (1u << 20) /* registration bodies are < 1 KiB; 1 MiB cap → 413 */
+
+static void on_http_reply(const char *route, int status, void *arg)
+{
+    struct sn_server *s = arg;
+    sn_metrics_http(&s->metrics, route[0] ? route : "unknown", status);
+}
+
+void sn_server_gc(struct sn_server *s, int64_t now_ms)
+{
+    const struct sn_config *cfg = s->cfg;
+    struct sn_map_iter it = {0};
+    const char *id;
+    void *v;
+    while (sn_map_next(s->reg.tasks, &it, &id, &v)) {
+        struct sn_task *t = v;
+        if (sn_task_is_expired(t, now_ms, cfg->task_expire_ms)) {
+            DF_LOGI("gc", "task %s idle for %lld s: dropped from memory (cache files stay)",
+                    t->id, (long long)((now_ms - t->access_ms) / 1000));
+            s->metrics.gc_peers += sn_map_size(t->clients);
+            s->metrics.gc_tasks++;
+            sn_registry_remove(&s->reg, t);
+            continue;
+        }
+        struct sn_map_iter pit = {0};
+        const char *cid;
+        void *pv;
+        while (sn_map_next(t->clients, &pit, &cid, &pv)) {
+            struct sn_peer *p = pv;
+            /* Down peers go after peer_gc_delay; idle clients that serve nothing go after the
+             * task expiry (every dfget run is a new CID: without this they would pile up in
+             * a popular task). */
+            if (sn_peer_is_expired(p, now_ms, cfg->peer_gc_delay_ms) ||
+                (p->sched.have.count == 0 && now_ms - p->access_ms > cfg->task_expire_ms)) {
+                s->metrics.gc_peers++;
+                sn_task_peer_remove(t, p);
+            }
+        }
+    }
+}
+
+static void on_gc_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct sn_server *s = arg;
+    sn_server_gc(s, df_now_ms());
+    int64_t ms = s->cfg->gc_meta_interval_ms;
+    struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
+    evtimer_add(s->gc_timer, &tv);
+}
+
+struct sn_server *sn_server_new(const struct sn_config *cfg, struct event_base *base,
+                                char err[DF_ERR_LEN])
+{
+    struct sn_server *s = df_xcalloc(1, sizeof(*s));
+    s->cfg = cfg;
+    s->base = base;
+    s->started_ms = df_now_ms();
+    sn_registry_init(&s->reg);
+    sn_metrics_init(&s->metrics);
+    s->api = df_http_server_new(base, cfg->bind_addr, cfg->port, SN_API_MAX_BODY, err);
+    if (!s->api)
+        goto fail;
+    s->dl = df_http_server_new(base, cfg->bind_addr, cfg->download_port, 64 * 1024, err);
+    if (!s->dl)
+        goto fail;
+    s->pool = df_workpool_new(base, 2, err, DF_ERR_LEN);
+    if (!s->pool)
+        goto fail;
+    s->http = df_http_client_new(base);
+    if (!s->http) {
+        snprintf(err, DF_ERR_LEN, "cannot create the HTTP client");
+        goto fail;
+    }
+    struct sn_cdn_opts co = {
+        .home_dir = cfg->home_dir,
+        .origin_bps = sn_config_origin_bps(cfg),
+        .fail_access_ms = cfg->fail_access_interval_ms,
+    };
+    s->cdn = sn_cdn_new(base, s->pool, s->http, &s->metrics, &co, sn_api_on_task_ready, s, err);
+    if (!s->cdn)
+        goto fail;
+    df_http_server_set_observer(s->api, on_http_reply, s);
+    df_http_server_set_observer(s->dl, on_http_reply, s);
+    df_http_server_set_timeout(s->dl, 300);
+    sn_api_install(s);
+    sn_download_install(s);
+    s->gc_timer = evtimer_new(base, on_gc_timer, s);
+    DF_ASSERT(s->gc_timer);
+    int64_t ms = cfg->gc_initial_delay_ms;
+    struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
+    evtimer_add(s->gc_timer, &tv);
+    return s;
+fail:
+    sn_server_free(s);
+    return NULL;
+}
+
+void sn_server_free(struct sn_server *s)
+{
+    if (!s)
+        return;
+    if (s->gc_timer)
+        event_free(s->gc_timer);
+    if (s->reg.tasks)
+        sn_api_shutdown(s);
+    if (s->cdn)
+        sn_cdn_shutdown(s->cdn);
+    df_http_client_free(s->http); /* after the CDN cancelled its requests */
+    df_workpool_free(s->pool);    /* runs the last completions (they free dying jobs) */
+    sn_cdn_free(s->cdn);
+    df_http_server_free(s->api);
+    df_http_server_free(s->dl);
+    sn_registry_cleanup(&s->reg);
+    free(s);
+}

@@ -1,0 +1,57 @@
+/* The supernode process: owns the event loop resources (worker pool, HTTP client, the control
+ * API server on --port, the download server on --download-port), the task registry, the CDN
+ * and the metrics, and runs the task/peer GC timer (spec §8.2).
+ *
+ * OWNERSHIP: struct sn_server owns everything it points to except cfg and base (borrowed,
+ * must outlive it). Threading: loop thread only. */
+#ifndef SN_SERVER_H
+#define SN_SERVER_H
+
+#include <stdint.h>
+
+#include "df_err.h"
+#include "sn_config.h"
+#include "sn_metrics.h"
+#include "sn_task.h"
+
+struct event_base;
+struct event;
+struct df_workpool;
+struct df_http_client;
+struct df_http_server;
+struct sn_cdn;
+
+struct sn_server {
+    const struct sn_config *cfg;
+    struct event_base *base;
+    struct df_workpool *pool;
+    struct df_http_client *http;
+    struct df_http_server *api;
+    struct df_http_server *dl;
+    struct sn_cdn *cdn;
+    struct sn_registry reg;
+    struct sn_metrics metrics;
+    struct event *gc_timer;
+    int64_t started_ms;
+};
+
+/* Binds both ports, creates the cache directory, starts the GC timer. Returns NULL and fills
+ * err with one line ("cannot listen on [::]:8002: Address already in use") on failure. */
+struct sn_server *sn_server_new(const struct sn_config *cfg, struct event_base *base,
+                                char err[DF_ERR_LEN]);
+/* Answers deferred requests, cancels CDN downloads (their .meta stays resumable), drains the
+ * worker pool and frees everything. NULL ok. */
+void sn_server_free(struct sn_server *s);
+/* One GC pass at now_ms (monotonic): drops expired tasks (files stay) and down peers. */
+void sn_server_gc(struct sn_server *s, int64_t now_ms);
+
+/* Control API (sn_api.c): registers the routes on s->api and the CDN readiness callback. */
+void sn_api_install(struct sn_server *s);
+/* Called by the CDN when registrations waiting on t can be answered. */
+void sn_api_on_task_ready(struct sn_task *t, void *arg);
+/* Answers every deferred registration with 503 (shutdown). */
+void sn_api_shutdown(struct sn_server *s);
+/* Download port (sn_download.c): registers GET/HEAD /download/<id[0:3]>/<id> on s->dl. */
+void sn_download_install(struct sn_server *s);
+
+#endif

@@ -1,0 +1,237 @@
+/* In-memory tasks and dfget tasks: creation, lookup, reference counting, piece digests and
+ * the pure GC predicates. No I/O. */
+#include "sn_task.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "df_digest.h"
+#include "df_util.h"
+
+const char *sn_cdn_status_name(enum sn_cdn_status s)
+{
+    switch (s) {
+    case SN_CDN_WAITING: return "WAITING";
+    case SN_CDN_RUNNING: return "RUNNING";
+    case SN_CDN_SUCCESS: return "SUCCESS";
+    case SN_CDN_FAILED: return "FAILED";
+    }
+    return "UNKNOWN";
+}
+
+void sn_registry_init(struct sn_registry *r) { r->tasks = sn_map_new(); }
+
+static void peer_free(struct sn_peer *p, struct sn_task *t)
+{
+    if (!p)
+        return;
+    sn_sched_client_cleanup(&p->sched, t ? &t->sched : NULL);
+    free(p->cid);
+    free(p->ip);
+    free(p->host_name);
+    free(p->path);
+    free(p->version);
+    free(p->super_node_ip);
+    free(p->call_system);
+    free(p);
+}
+
+static void task_free(struct sn_task *t)
+{
+    struct sn_map_iter it = {0};
+    const char *k;
+    void *v;
+    while (sn_map_next(t->clients, &it, &k, &v))
+        peer_free(v, NULL);
+    sn_map_free(t->clients);
+    sn_sched_task_cleanup(&t->sched);
+    for (size_t i = 0; i < t->nheaders; i++)
+        free(t->headers[i]);
+    free(t->headers);
+    free(t->task_url);
+    free(t->raw_url);
+    free(t->md5);
+    free(t->identifier);
+    free(t->range_hdr);
+    free(t->fail_reason);
+    free(t->digests);
+    free(t);
+}
+
+void sn_registry_cleanup(struct sn_registry *r)
+{
+    struct sn_map_iter it = {0};
+    const char *k;
+    void *v;
+    while (sn_map_next(r->tasks, &it, &k, &v))
+        task_free(v);
+    sn_map_free(r->tasks);
+    r->tasks = NULL;
+}
+
+struct sn_task *sn_registry_get(const struct sn_registry *r, const char *id)
+{
+    return sn_map_get(r->tasks, id);
+}
+
+struct sn_task *sn_registry_add(struct sn_registry *r, const char *id, const char *task_url,
+                                const char *raw_url, const char *md5, const char *identifier,
+                                const char *range_hdr)
+{
+    DF_ASSERT(strlen(id) == DF_TASKID_LEN && !sn_map_get(r->tasks, id));
+    struct sn_task *t = df_xcalloc(1, sizeof(*t));
+    memcpy(t->id, id, DF_TASKID_LEN + 1);
+    t->task_url = df_xstrdup(task_url);
+    t->raw_url = df_xstrdup(raw_url);
+    t->md5 = df_xstrdup(md5 ? md5 : "");
+    t->identifier = df_xstrdup(identifier ? identifier : "");
+    t->range_hdr = range_hdr ? df_xstrdup(range_hdr) : NULL;
+    t->http_length = -1;
+    t->wrapped_length = -1;
+    t->clients = sn_map_new();
+    sn_sched_task_init(&t->sched, 0);
+    sn_map_put(r->tasks, t->id, t);
+    return t;
+}
+
+void sn_registry_remove(struct sn_registry *r, struct sn_task *t)
+{
+    if (t->is_removed)
+        return;
+    sn_map_del(r->tasks, t->id);
+    t->is_removed = 1;
+    if (t->refs == 0)
+        task_free(t);
+}
+
+size_t sn_registry_count(const struct sn_registry *r) { return sn_map_size(r->tasks); }
+
+void sn_task_ref(struct sn_task *t) { t->refs++; }
+
+void sn_task_unref(struct sn_task *t)
+{
+    DF_ASSERT(t->refs > 0);
+    if (--t->refs == 0 && t->is_removed)
+        task_free(t);
+}
+
+void sn_task_set_headers(struct sn_task *t, char *const *headers, size_t n)
+{
+    for (size_t i = 0; i < t->nheaders; i++)
+        free(t->headers[i]);
+    free(t->headers);
+    t->headers = n ? df_xcalloc(n, sizeof(char *)) : NULL;
+    for (size_t i = 0; i < n; i++)
+        t->headers[i] = df_xstrdup(headers[i]);
+    t->nheaders = n;
+}
+
+void sn_task_set_failed(struct sn_task *t, int http_status, const char *reason)
+{
+    t->cdn_status = SN_CDN_FAILED;
+    t->sched.cdn_state = SN_SCHED_CDN_FAILED;
+    t->fail_http_status = http_status;
+    free(t->fail_reason);
+    t->fail_reason = df_xstrdup(reason);
+}
+
+void sn_task_set_geometry(struct sn_task *t, int64_t http_length, uint32_t piece_size)
+{
+    t->http_length = http_length;
+    t->piece_size = piece_size;
+    uint32_t total = http_length >= 0 ? df_proto_piece_count(http_length, piece_size) : 0;
+    t->wrapped_length = http_length >= 0 ? df_proto_wrapped_length(http_length, piece_size) : -1;
+    sn_sched_task_set_total(&t->sched, total);
+    if (total > t->ndigests) {
+        t->digests = df_xrealloc(t->digests, total * sizeof(*t->digests));
+        memset(t->digests + t->ndigests, 0, (total - t->ndigests) * sizeof(*t->digests));
+        t->ndigests = total;
+    }
+}
+
+void sn_task_reset_pieces(struct sn_task *t)
+{
+    sn_sched_task_reset(&t->sched, t->sched.total);
+    if (t->ndigests)
+        memset(t->digests, 0, t->ndigests * sizeof(*t->digests));
+}
+
+int sn_task_piece_done(struct sn_task *t, uint32_t n, const struct sn_piece_digest *d)
+{
+    int rc = sn_sched_cdn_add(&t->sched, n);
+    if (rc < 0)
+        return rc;
+    if (n >= t->ndigests) {
+        uint32_t nd = DF_MAX(n + 1, t->ndigests * 2);
+        t->digests = df_xrealloc(t->digests, nd * sizeof(*t->digests));
+        memset(t->digests + t->ndigests, 0, (nd - t->ndigests) * sizeof(*t->digests));
+        t->ndigests = nd;
+    }
+    t->digests[n] = *d;
+    return 0;
+}
+
+void sn_task_piece_md5(const struct sn_task *t, uint32_t n, char *out, size_t len)
+{
+    char hex[DF_DIGEST_HEX_MAX];
+    DF_ASSERT(n < t->ndigests);
+    df_hex_encode(t->digests[n].md5, 16, hex);
+    snprintf(out, len, "%s:%u", hex, (unsigned)t->digests[n].wrapped_len);
+}
+
+void sn_task_piece_sha256(const struct sn_task *t, uint32_t n, char out[65])
+{
+    DF_ASSERT(n < t->ndigests);
+    df_hex_encode(t->digests[n].sha256, 32, out);
+}
+
+struct sn_peer *sn_task_peer_get(const struct sn_task *t, const char *cid)
+{
+    return sn_map_get(t->clients, cid);
+}
+
+void sn_peer_set_str(char **field, const char *val)
+{
+    free(*field);
+    *field = df_xstrdup(val ? val : "");
+}
+
+struct sn_peer *sn_task_peer_upsert(struct sn_task *t, const char *cid)
+{
+    struct sn_peer *p = sn_map_get(t->clients, cid);
+    if (p)
+        return p;
+    p = df_xcalloc(1, sizeof(*p));
+    p->cid = df_xstrdup(cid);
+    char **fields[] = {&p->ip, &p->host_name, &p->path, &p->version, &p->super_node_ip,
+                       &p->call_system};
+    for (size_t i = 0; i < DF_ARRAY_LEN(fields); i++)
+        *fields[i] = df_xstrdup("");
+    sn_sched_client_init(&p->sched);
+    sn_map_put(t->clients, p->cid, p);
+    return p;
+}
+
+void sn_task_peer_remove(struct sn_task *t, struct sn_peer *p)
+{
+    sn_map_del(t->clients, p->cid);
+    peer_free(p, t);
+}
+
+void sn_task_cdn_cid(const char *advertise_ip, const char *id, char *out, size_t len)
+{
+    snprintf(out, len, "cdnnode:%s~%s", advertise_ip, id);
+}
+
+int sn_task_is_cdn_cid(const char *cid) { return strncmp(cid, "cdnnode:", 8) == 0; }
+
+int sn_task_is_expired(const struct sn_task *t, int64_t now_ms, int64_t expire_ms)
+{
+    return t->refs == 0 && !t->cdn && now_ms - t->access_ms > expire_ms;
+}
+
+int sn_peer_is_expired(const struct sn_peer *p, int64_t now_ms, int64_t peer_gc_delay_ms)
+{
+    return p->service_down_ms > 0 && now_ms - p->service_down_ms > peer_gc_delay_ms;
+}

@@ -1,0 +1,448 @@
+# shellcheck shell=bash
+# Sourced by every end-to-end scenario (tests/e2e/test_*.sh), scripts/demo.sh and the bench.
+# Gives each run a private temp dir $T, starts real processes on loopback (origin.py, supernode,
+# dfget) on free ports, tracks every PID and kills them all (plus unmounts what it mounted and
+# removes $T) on EXIT/INT/TERM, also when a check fails half-way.
+#
+# Environment: DF_BIN   directory with supernode/dfget   (default <repo>/build/bin)
+#              DF_TESTS the tests directory              (default <repo>/tests)
+#              DF_PORT_MIN/DF_PORT_MAX port range         (default 30000-39999)
+#              DF_KEEP=1 keeps $T after the run (debugging)
+#              DF_WATCHDOG seconds before the whole script is aborted (default 120)
+# "Return values" of the start_* helpers are global variables (they must run in this shell so
+# that their PIDs are tracked): see each function.
+set -euo pipefail
+shopt -s inherit_errexit   # a failing helper inside $(...) aborts the caller too
+
+DF_REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+DF_BIN="${DF_BIN:-$DF_REPO/build/bin}"
+DF_TESTS="${DF_TESTS:-$DF_REPO/tests}"
+DF_PORT_MIN="${DF_PORT_MIN:-30000}"
+DF_PORT_MAX="${DF_PORT_MAX:-39999}"
+DF_TEST_NAME="${DF_TEST_NAME:-$(basename "${0%.sh}")}"
+MiB=1048576
+
+T="$(mktemp -d "${TMPDIR:-/tmp}/df-e2e.${DF_TEST_NAME}.XXXXXX")"
+mkdir -p "$T/www" "$T/out" "$T/run"
+: > "$T/run/ports"
+_DF_PIDS=()
+_DF_MOUNTS=()
+_DF_CLEANED=0
+_SN_SEQ=0
+
+_df_kill_pid() {  # TERM, wait ≤ 3 s, then KILL
+  local pid=$1 i
+  kill -0 "$pid" 2>/dev/null || return 0
+  kill -TERM "$pid" 2>/dev/null || true
+  for ((i = 0; i < 30; i++)); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
+
+# Processes we did not start directly but that belong to this run (e.g. an uploader daemon a
+# dfget forked): anything whose command line names our private temp dir.
+_df_strays() {
+  local d pid
+  for d in /proc/[0-9]*; do
+    pid=${d#/proc/}
+    [ "$pid" = "$$" ] && continue
+    { tr '\0' ' ' < "$d/cmdline"; } 2>/dev/null | grep -qF -- "$T/" && echo "$pid"
+  done
+  return 0
+}
+
+df_cleanup() {
+  local rc=$? pid m
+  [ "$_DF_CLEANED" = 1 ] && return 0
+  _DF_CLEANED=1
+  trap - ERR
+  set +e
+  for pid in "${_DF_PIDS[@]}"; do _df_kill_pid "$pid"; done
+  for pid in $(_df_strays); do _df_kill_pid "$pid"; done
+  for m in "${_DF_MOUNTS[@]}"; do umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null; done
+  if [ "${DF_KEEP:-0}" = 1 ]; then
+    echo "kept temp dir: $T" >&2
+  else
+    rm -rf "$T"
+  fi
+  return "$rc"
+}
+# A command that fails outside any check (set -e) must not end the test silently.
+set -o errtrace
+_df_on_err() {
+  local rc=$1 line=$2 cmd=$3
+  [ -e "$T/run/.failed" ] && return 0
+  : > "$T/run/.failed"
+  printf 'FAIL: %s: unexpected failure (exit %s) at %s: %s\n' "$DF_TEST_NAME" "$rc" "$line" "$cmd" >&2
+  _df_dump_logs
+}
+trap '_df_on_err $? "${BASH_SOURCE[0]##*/}:$LINENO" "$BASH_COMMAND"' ERR
+trap 'df_cleanup' EXIT
+trap 'echo "interrupted" >&2; exit 130' INT
+trap 'echo "terminated" >&2; exit 143' TERM
+
+track_pid() { _DF_PIDS+=("$1"); }
+track_mount() { _DF_MOUNTS+=("$1"); }
+
+# Watchdog: a scenario that hangs is aborted (and cleaned up) instead of hanging ctest.
+# It polls, so it also ends by itself (within 0.1 s) once the script is gone.
+_df_main=$$
+(
+  trap - ERR INT TERM
+  set +e
+  for ((_i = 0; _i < ${DF_WATCHDOG:-120} * 10; _i++)); do
+    kill -0 "$_df_main" 2>/dev/null || exit 0
+    sleep 0.1
+  done
+  echo "FAIL: $DF_TEST_NAME: watchdog (${DF_WATCHDOG:-120}s) expired" >&2
+  kill -TERM "$_df_main" 2>/dev/null
+) </dev/null >/dev/null &
+track_pid $!
+
+# ---- reporting --------------------------------------------------------------------------------
+say() { printf '%s\n' "$*"; }
+check() { printf '  check: %s\n' "$*"; }
+ok() { printf '    ok: %s\n' "$*"; }
+
+_df_dump_logs() {
+  local f
+  for f in "$T"/run/*.out "$T"/run/*.err "$T"/run/origin.log "$T"/*/logs/app.log \
+           "$T"/dfhome/*/logs/dfclient.log; do
+    [ -s "$f" ] || continue
+    printf -- '----- %s (last 25 lines) -----\n' "${f#"$T"/}" >&2
+    tail -n 25 "$f" >&2
+  done
+}
+
+fail() {
+  if [ ! -e "$T/run/.failed" ]; then
+    : > "$T/run/.failed"
+    printf 'FAIL: %s: %s\n' "$DF_TEST_NAME" "$*" >&2
+    _df_dump_logs
+  fi
+  exit 1
+}
+pass() { printf 'PASS: %s\n' "$DF_TEST_NAME"; exit 0; }
+skip() { printf 'SKIP: %s: %s\n' "$DF_TEST_NAME" "$*"; exit 0; }
+
+need_bins() {
+  local b
+  for b in "$@"; do
+    [ -x "$DF_BIN/$b" ] || fail "binary $DF_BIN/$b not found (build it, or set DF_BIN)"
+  done
+}
+
+# ---- ports ------------------------------------------------------------------------------------
+# free_port: prints a random port in [DF_PORT_MIN, DF_PORT_MAX] that has no socket in any state
+# and was not handed out before in this run.
+free_port() {
+  local i p span=$((DF_PORT_MAX - DF_PORT_MIN + 1))
+  for ((i = 0; i < 200; i++)); do
+    p=$((DF_PORT_MIN + (RANDOM * 32768 + RANDOM) % span))
+    grep -qx "$p" "$T/run/ports" && continue
+    [ -z "$(ss -Htan "sport = :$p" 2>/dev/null)" ] || continue
+    echo "$p" >> "$T/run/ports"
+    echo "$p"
+    return 0
+  done
+  fail "no free port found in $DF_PORT_MIN-$DF_PORT_MAX"
+}
+
+# _df_wait_port PORT [PID]: 0 once something listens on PORT (≤ 100 × 0.1 s); 1 on timeout or
+# as soon as PID is gone.
+_df_wait_port() {
+  local port=$1 pid=${2:-} i
+  for ((i = 0; i < 100; i++)); do
+    [ -n "$(ss -Hltn "sport = :$port" 2>/dev/null)" ] && return 0
+    if [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null; then
+      return 1
+    fi
+    sleep 0.1
+  done
+  return 1
+}
+# wait_port PORT [PID]: same, but fails the test (with a message) instead of returning 1.
+wait_port() {
+  _df_wait_port "$@" && return 0
+  if [ -n "${2:-}" ] && ! kill -0 "$2" 2>/dev/null; then
+    fail "process $2 exited before listening on port $1"
+  fi
+  fail "nothing listens on port $1 after 10 s"
+}
+
+# url_host IP → IP, or [IP] for IPv6
+url_host() { case "$1" in *:*) echo "[$1]" ;; *) echo "$1" ;; esac; }
+
+# ---- files and digests ------------------------------------------------------------------------
+# mkfile PATH MIB: random content
+mkfile() {
+  mkdir -p "$(dirname "$1")"
+  head -c $(($2 * MiB)) /dev/urandom > "$1"
+}
+sha256_of() { sha256sum "$1" | cut -d' ' -f1; }
+md5_of() { md5sum "$1" | cut -d' ' -f1; }
+file_size() { stat -c %s "$1"; }
+
+# assert_same_file GOT WANT: sizes and SHA-256 equal
+assert_same_file() {
+  [ -f "$1" ] || fail "expected output file $1 does not exist"
+  local a b
+  a=$(sha256_of "$1"); b=$(sha256_of "$2")
+  [ "$a" = "$b" ] || fail "$1 sha256 $a ($(file_size "$1") bytes) != source $2 sha256 $b ($(file_size "$2") bytes)"
+  ok "$(basename "$1") sha256 $a matches the source"
+}
+
+# assert_no_output PATH: neither the file nor any leftover (temp file) in its directory
+assert_no_output() {
+  local dir left
+  [ ! -e "$1" ] || fail "output file $1 exists ($(file_size "$1") bytes) although the download failed"
+  dir=$(dirname "$1")
+  left=$(find "$dir" -mindepth 1 -maxdepth 1 ! -name 'lost+found' 2>/dev/null | head -5)
+  [ -z "$left" ] || fail "no output at $1, but leftovers in its directory: $(echo "$left" | tr '\n' ' ')"
+  ok "no file at $1 and nothing left in $dir"
+}
+
+# ---- origin (tests/e2e/origin.py) ---------------------------------------------------------------
+# start_origin [origin.py args...]: serves $T/www on ${ORIGIN_BIND:-127.0.0.1}.
+# Sets ORIGIN_PORT, ORIGIN_PID, ORIGIN_HOST (URL form), ORIGIN_BASE (http://host:port),
+# ORIGIN_KIND=origin.py.
+start_origin() {
+  local bind=${ORIGIN_BIND:-127.0.0.1} port attempt i
+  for ((attempt = 0; attempt < 3; attempt++)); do
+    port=$(free_port)
+    : > "$T/run/origin.port"
+    python3 "$DF_TESTS/e2e/origin.py" --dir "$T/www" --bind "$bind" --port "$port" "$@" \
+      > "$T/run/origin.port" 2>> "$T/run/origin.log" &
+    ORIGIN_PID=$!
+    track_pid "$ORIGIN_PID"
+    for ((i = 0; i < 100; i++)); do
+      [ -s "$T/run/origin.port" ] && break
+      kill -0 "$ORIGIN_PID" 2>/dev/null || break
+      sleep 0.1
+    done
+    if [ -s "$T/run/origin.port" ] && _df_wait_port "$port" "$ORIGIN_PID"; then
+      ORIGIN_KIND=origin.py
+      ORIGIN_PORT=$port
+      ORIGIN_HOST=$(url_host "$bind")
+      ORIGIN_BASE="http://$ORIGIN_HOST:$ORIGIN_PORT"
+      return 0
+    fi
+  done
+  fail "origin.py did not start (see run/origin.log)"
+}
+
+_origin_get() { curl -sfg --max-time 5 "$ORIGIN_BASE$1"; }
+origin_fault() { _origin_get "/__fault?mode=$1" > /dev/null || fail "cannot set origin fault $1"; }
+origin_reset_stats() { _origin_get "/__stats?reset=1" > /dev/null || fail "cannot reset origin stats"; }
+# origin_stat PATH FIELD [STATUS]: FIELD = requests | bytes | status (count of answers with STATUS)
+origin_stat() {
+  local json
+  json=$(_origin_get "/__stats") || fail "cannot read origin stats"
+  python3 -c '
+import json, sys
+s = json.loads(sys.argv[1]).get("paths", {}).get(sys.argv[2], {})
+f = sys.argv[3]
+print(s.get("status", {}).get(sys.argv[4], 0) if f == "status" else s.get(f, 0))
+' "$json" "$1" "$2" "${3:-}"
+}
+origin_requests() { origin_stat "$1" requests; }
+origin_bytes() { origin_stat "$1" bytes; }
+origin_status() { origin_stat "$1" status "$2"; }
+
+# ---- supernode --------------------------------------------------------------------------------
+# start_supernode [--home DIR] [--port P] [--download-port D] [extra supernode args...]
+# Defaults: a fresh home dir, free ports, advertise ${SN_IP:-127.0.0.1}. Waits for /_ping.
+# Sets SN_HOME SN_PORT SN_DPORT SN_PID SN_NODE (host:port for dfget -n) SN_BASE SN_LOG SN_OUT.
+start_supernode() {
+  local home="" port="" dport="" ip=${SN_IP:-127.0.0.1} i
+  while [ $# -gt 0 ]; do
+    case "$1" in
+      --home) home=$2; shift 2 ;;
+      --port) port=$2; shift 2 ;;
+      --download-port) dport=$2; shift 2 ;;
+      *) break ;;
+    esac
+  done
+  _SN_SEQ=$((_SN_SEQ + 1))
+  [ -n "$home" ] || home="$T/sn$_SN_SEQ"
+  [ -n "$port" ] || port=$(free_port)
+  [ -n "$dport" ] || dport=$(free_port)
+  mkdir -p "$home"
+  SN_HOME=$home SN_PORT=$port SN_DPORT=$dport
+  SN_OUT="$T/run/supernode$_SN_SEQ.out"
+  SN_LOG="$home/logs/app.log"
+  SN_NODE="$(url_host "$ip"):$port"
+  SN_BASE="http://$SN_NODE"
+  "$DF_BIN/supernode" --port "$port" --download-port "$dport" --home-dir "$home" \
+    --advertise-ip "$ip" --console "$@" > "$SN_OUT" 2>&1 &
+  SN_PID=$!
+  track_pid "$SN_PID"
+  for ((i = 0; i < 100; i++)); do
+    kill -0 "$SN_PID" 2>/dev/null || fail "supernode exited during start-up (see ${SN_OUT#"$T"/})"
+    if curl -sfg --max-time 1 "$SN_BASE/_ping" > /dev/null 2>&1; then
+      return 0
+    fi
+    sleep 0.1
+  done
+  fail "supernode did not answer $SN_BASE/_ping within 10 s"
+}
+
+# stop_supernode: SIGTERM, must exit within 10 s. Sets SN_EXIT.
+stop_supernode() {
+  local i
+  kill -TERM "$SN_PID" 2>/dev/null || fail "supernode $SN_PID already gone before SIGTERM"
+  for ((i = 0; i < 100; i++)); do
+    kill -0 "$SN_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -0 "$SN_PID" 2>/dev/null && fail "supernode did not exit within 10 s of SIGTERM"
+  SN_EXIT=0
+  wait "$SN_PID" 2>/dev/null || SN_EXIT=$?
+}
+
+# ---- dfget ------------------------------------------------------------------------------------
+# run_dfget NAME [dfget args...]: runs dfget in the foreground (bounded by ${DFGET_TIMEOUT:-45} s)
+# with --home $T/dfhome/NAME. stdout → $T/run/NAME.out, stderr → $T/run/NAME.err.
+# Sets DFGET_RC (never fails by itself) and DFGET_SECS.
+run_dfget() {
+  local name=$1 t0 t1
+  shift
+  mkdir -p "$T/dfhome/$name"
+  t0=$(date +%s.%N)
+  DFGET_RC=0
+  timeout -k 5 "${DFGET_TIMEOUT:-45}" "$DF_BIN/dfget" "$@" --home "$T/dfhome/$name" \
+    > "$T/run/$name.out" 2> "$T/run/$name.err" || DFGET_RC=$?
+  t1=$(date +%s.%N)
+  DFGET_SECS=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
+  [ "$DFGET_RC" -ne 124 ] && [ "$DFGET_RC" -ne 137 ] ||
+    fail "dfget $name did not finish within ${DFGET_TIMEOUT:-45} s"
+  return 0
+}
+
+# start_dfget NAME [args...]: same, in the background; sets DFGET_PID (use wait_dfget NAME PID).
+start_dfget() {
+  local name=$1
+  shift
+  mkdir -p "$T/dfhome/$name"
+  timeout -k 5 "${DFGET_TIMEOUT:-45}" "$DF_BIN/dfget" "$@" --home "$T/dfhome/$name" \
+    > "$T/run/$name.out" 2> "$T/run/$name.err" &
+  DFGET_PID=$!
+  track_pid "$DFGET_PID"
+}
+wait_dfget() {  # wait_dfget PID → sets DFGET_RC
+  DFGET_RC=0
+  wait "$1" || DFGET_RC=$?
+  [ "$DFGET_RC" -ne 124 ] && [ "$DFGET_RC" -ne 137 ] ||
+    fail "a background dfget did not finish within ${DFGET_TIMEOUT:-45} s"
+  return 0
+}
+
+dfget_out() { cat "$T/run/$1.out"; }
+dfget_err() { cat "$T/run/$1.err"; }
+dfget_log() { echo "$T/dfhome/$1/logs/dfclient.log"; }
+
+# expect_rc NAME WANT: DFGET_RC must equal WANT
+expect_rc() {
+  [ "$DFGET_RC" = "$2" ] || fail "dfget $1 exited $DFGET_RC, expected $2"
+  ok "dfget $1 exit code $DFGET_RC"
+}
+
+# The summary line (exact format shared by dfget, tests and the demo):
+# summary: source=<b> (<p>%) supernode=<b> (<p>%) peers=<b> (<p>%) time=<s.mmm>s rate=<r.r>MiB/s
+SUMMARY_RE='^summary: source=([0-9]+) \(([0-9]+(\.[0-9]+)?)%\) supernode=([0-9]+) \(([0-9]+(\.[0-9]+)?)%\) peers=([0-9]+) \(([0-9]+(\.[0-9]+)?)%\) time=([0-9]+\.[0-9]{3})s rate=([0-9]+\.[0-9])MiB/s$'
+
+# summary_line FILE: prints the summary line of a dfget stdout file (fails if absent/malformed)
+summary_line() {
+  local line
+  line=$(grep '^summary:' "$1" | tail -n 1 || true)
+  [ -n "$line" ] || fail "no 'summary:' line in ${1#"$T"/}"
+  [[ "$line" =~ $SUMMARY_RE ]] || fail "malformed summary line in ${1#"$T"/}: '$line'"
+  echo "$line"
+}
+
+# summary_field NAME FIELD: FIELD = source | supernode | peers | time | rate (from run NAME)
+summary_field() {
+  local line
+  line=$(summary_line "$T/run/$1.out")
+  [[ "$line" =~ $SUMMARY_RE ]]
+  case "$2" in
+    source) echo "${BASH_REMATCH[1]}" ;;
+    supernode) echo "${BASH_REMATCH[4]}" ;;
+    peers) echo "${BASH_REMATCH[7]}" ;;
+    time) echo "${BASH_REMATCH[10]}" ;;
+    rate) echo "${BASH_REMATCH[11]}" ;;
+    *) fail "summary_field: unknown field $2" ;;
+  esac
+}
+
+# expect_summary NAME SOURCE SUPERNODE PEERS: byte counts in the summary of run NAME
+expect_summary() {
+  local s n p
+  s=$(summary_field "$1" source); n=$(summary_field "$1" supernode); p=$(summary_field "$1" peers)
+  [ "$s" = "$2" ] && [ "$n" = "$3" ] && [ "$p" = "$4" ] ||
+    fail "dfget $1 summary: source=$s supernode=$n peers=$p, expected source=$2 supernode=$3 peers=$4"
+  ok "summary of $1: source=$s supernode=$n peers=$p"
+}
+
+# ---- nginx origin (demo and bench) ----------------------------------------------------------------
+# start_nginx: nginx (if installed) serving $T/www on 127.0.0.1, sendfile on, own prefix in
+# $T/nginx, access log "$request_method $uri $status $body_bytes_sent" in NGINX_ACCESS.
+# Returns 1 (no failure) when nginx is not installed. Sets the same ORIGIN_* variables as
+# start_origin, plus ORIGIN_KIND=nginx.
+nginx_bin() { command -v nginx 2>/dev/null || { [ -x /usr/sbin/nginx ] && echo /usr/sbin/nginx; } || true; }
+start_nginx() {
+  local bin port d="$T/nginx" user_line=""
+  bin=$(nginx_bin)
+  [ -n "$bin" ] || return 1
+  port=$(free_port)
+  mkdir -p "$d/tmp"
+  [ "$(id -u)" = 0 ] && user_line="user root;"   # workers must read $T (mode 0700)
+  NGINX_ACCESS="$d/access.log"
+  cat > "$d/nginx.conf" <<CONF
+daemon off;
+$user_line
+worker_processes 1;
+pid $d/nginx.pid;
+error_log $d/error.log warn;
+events { worker_connections 512; }
+http {
+  log_format df '\$request_method \$uri \$status \$body_bytes_sent';
+  access_log $NGINX_ACCESS df;
+  default_type application/octet-stream;
+  sendfile on;
+  tcp_nopush on;
+  tcp_nodelay on;
+  keepalive_timeout 60s;
+  keepalive_requests 10000;
+  client_body_temp_path $d/tmp/body;
+  proxy_temp_path $d/tmp/proxy;
+  fastcgi_temp_path $d/tmp/fastcgi;
+  uwsgi_temp_path $d/tmp/uwsgi;
+  scgi_temp_path $d/tmp/scgi;
+  server {
+    listen 127.0.0.1:$port;
+    root $T/www;
+    location / { }
+  }
+}
+CONF
+  "$bin" -p "$d" -e "$d/error.log" -c "$d/nginx.conf" > "$d/stdout" 2>&1 &
+  ORIGIN_PID=$!
+  track_pid "$ORIGIN_PID"
+  _df_wait_port "$port" "$ORIGIN_PID" ||
+    fail "nginx did not start: $(tail -q -n 3 "$d/error.log" "$d/stdout" 2>/dev/null)"
+  ORIGIN_KIND=nginx
+  ORIGIN_PORT=$port
+  ORIGIN_HOST=127.0.0.1
+  ORIGIN_BASE="http://127.0.0.1:$port"
+  return 0
+}
+
+# nginx_stat PATH: prints "<requests> <body bytes>" for PATH from the access log
+nginx_stat() {
+  awk -v p="$1" '$2 == p { n++; b += $4 } END { printf "%d %d\n", n, b }' "$NGINX_ACCESS" 2>/dev/null ||
+    echo "0 0"
+}
