@@ -75,6 +75,7 @@ struct dfget_dl {
     int is_running;
     int is_started;              /* first 700 pull sent for this registration */
     int is_want_set;             /* whole-file digests chosen */
+    int is_want_md5, is_want_sha; /* whole-file digests the writer computes */
     unsigned unpause_round;
 
     struct df_bitmap have;       /* committed pieces */
@@ -94,6 +95,8 @@ struct dfget_dl {
     struct event *rate_ev;       /* rate-limit unpause */
     struct event *done_ev;       /* deferred done callback */
     int has_600;
+    int is_draining;             /* OK reached; waiting (bounded) for piece/suc calls */
+    int is_done_pending;         /* done_ev will deliver res */
     struct dfget_dl_result res;
 };
 
@@ -141,6 +144,7 @@ static void free_reports(struct dfget_dl *dl)
 static void on_aux_done(struct df_http_req *req, int err, long status, void *arg)
 {
     struct aux *a = arg;
+    struct dfget_dl *dl = a->dl;
     size_t len = 0;
     const char *body = err ? NULL : df_http_req_body(req, &len);
     DF_LOGD(MOD, "api call done: err=%d status=%ld body=%.80s", err, status, body ? body : "");
@@ -151,6 +155,8 @@ static void on_aux_done(struct df_http_req *req, int err, long status, void *arg
     if (a->next)
         a->next->prev = a->prev;
     free(a);
+    if (dl->is_draining && !dl->aux) /* the last piece/suc is in: report success now */
+        event_active(dl->done_ev, 0, 0);
 }
 
 static void aux_get(struct dfget_dl *dl, const char *url)
@@ -354,9 +360,14 @@ static void on_piece_done(struct df_http_req *req, int err, long status, void *a
                 t->piece_num, t->range, t->cid, t->peer_ip, t->peer_port,
                 err ? df_strerror(err) : "truncated piece", et && *et ? ": " : "",
                 et ? et : "", status);
-        if (status == 404) {
-            char *url = dfget_msg_error_url(dl->base_url, "FILE_NOT_EXIST", dl->cid, t->cid,
-                                            t->peer_ip, dl->task_id, t->range, "", t->md5_raw);
+        /* 404: the source lost the file; a bad frame from a 206 is corrupt data, reported
+         * like a digest mismatch so a supernode can check its copy. */
+        const char *etype = status == 404                         ? "FILE_NOT_EXIST"
+                            : (err == DF_EPROTO && status == 206) ? "FILE_MD5_NOT_MATCH"
+                                                                  : NULL;
+        if (etype) {
+            char *url = dfget_msg_error_url(dl->base_url, etype, dl->cid, t->cid, t->peer_ip,
+                                            dl->task_id, t->range, "", t->md5_raw);
             aux_get(dl, url);
             free(url);
         }
@@ -397,7 +408,9 @@ static int start_piece(struct dfget_dl *dl, const struct dfget_piece_task *t)
         p->digest = df_digest_new(DF_DIGEST_MD5);
     if (!dl->is_want_set) { /* the first piece shows which whole-file digest the node gives */
         dl->is_want_set = 1;
-        dfget_writer_want(dl->writer, !t->sha256[0] || (dl->cfg->md5 != NULL), t->sha256[0] != 0);
+        dl->is_want_md5 = !t->sha256[0] || dl->cfg->md5 != NULL;
+        dl->is_want_sha = t->sha256[0] != 0;
+        dfget_writer_want(dl->writer, dl->is_want_md5, dl->is_want_sha);
     }
     char *url = dfget_msg_piece_url(t);
     char range_hdr[80], num_hdr[48], size_hdr[48], ua[64];
@@ -454,8 +467,17 @@ static void cancel_all(struct dfget_dl *dl)
 static void on_done_ev(evutil_socket_t fd, short what, void *arg)
 {
     struct dfget_dl *dl = arg;
+    if (!dl->is_draining && !dl->is_done_pending)
+        return;
+    dl->is_draining = 0;
+    dl->is_done_pending = 0;
+    evtimer_del(dl->wait_ev);
     dl->cb(&dl->res, dl->cb_arg);
 }
+
+/* DRAIN_MS: how long a finished download waits for its last piece/suc reports, so the
+ * supernode knows this peer holds every piece (matters once peers upload). */
+#define DRAIN_MS 2000
 
 static void finish_dl(struct dfget_dl *dl, enum dfget_dl_status st, int err, const char *fmt, ...)
 {
@@ -471,6 +493,13 @@ static void finish_dl(struct dfget_dl *dl, enum dfget_dl_status st, int err, con
     va_end(ap);
     if (st != DFGET_DL_OK)
         DF_LOGW(MOD, "%s", dl->res.msg);
+    if (st == DFGET_DL_OK && dl->aux) {
+        dl->is_draining = 1;
+        struct timeval tv = {DRAIN_MS / 1000, (DRAIN_MS % 1000) * 1000};
+        evtimer_add(dl->wait_ev, &tv); /* wait_ev fires on_wait_timer → see there */
+        return;
+    }
+    dl->is_done_pending = 1;
     event_active(dl->done_ev, 0, 0); /* never call back from inside our own callers */
 }
 
@@ -537,6 +566,11 @@ static void handle_finish(struct dfget_dl *dl, const struct dfget_pull_reply *re
     }
     DF_LOGI(MOD, "task %s finished at %s: %u pieces, length %lld", dl->task_id, dl->node_hp, n,
             (long long)dl->file_length);
+    if (!rep->sha256[0] && rep->md5[0] && !dl->is_want_md5) {
+        /* Pieces carried pieceSha256 but the finish has only an md5: hash the file again. */
+        dl->is_want_md5 = 1;
+        dfget_writer_want(dl->writer, 1, dl->is_want_sha);
+    }
     dfget_writer_finish(dl->writer, n, on_writer_finish, dl);
 }
 
@@ -658,7 +692,15 @@ static void pull_next(struct dfget_dl *dl)
     send_pull(dl, url);
 }
 
-static void on_wait_timer(evutil_socket_t fd, short what, void *arg) { pull_next(arg); }
+static void on_wait_timer(evutil_socket_t fd, short what, void *arg)
+{
+    struct dfget_dl *dl = arg;
+    if (dl->is_draining) { /* piece/suc calls took too long: report success anyway */
+        event_active(dl->done_ev, 0, 0);
+        return;
+    }
+    pull_next(dl);
+}
 
 /* ---- public ----------------------------------------------------------------------------- */
 
@@ -689,6 +731,8 @@ struct dfget_dl *dfget_dl_new(struct event_base *base, struct df_http_client *ht
 void dfget_dl_stop(struct dfget_dl *dl)
 {
     dl->is_running = 0;
+    dl->is_draining = 0;
+    dl->is_done_pending = 0;
     cancel_all(dl);
     while (dl->aux) {
         struct aux *a = dl->aux;
@@ -733,8 +777,9 @@ void dfget_dl_start(struct dfget_dl *dl, const struct dfget_node *node,
         df_bitmap_clear_all(&dl->from_sn);
         dl->bytes_sn = dl->bytes_peer = 0;
         dl->is_want_set = 0;
-        int want_md5 = dl->cfg->md5 != NULL;
-        dfget_writer_reset(dl->writer, dl->piece_size, want_md5, 0,
+        dl->is_want_md5 = dl->cfg->md5 != NULL;
+        dl->is_want_sha = 0;
+        dfget_writer_reset(dl->writer, dl->piece_size, dl->is_want_md5, 0,
                            reg->file_length > 0 ? reg->file_length : 0);
     }
     memset(&dl->res, 0, sizeof(dl->res));
@@ -749,6 +794,14 @@ void dfget_dl_on_drain(struct dfget_dl *dl)
 {
     if (dl)
         unpause_all(dl);
+}
+
+uint64_t dfget_dl_bytes_progress(const struct dfget_dl *dl)
+{
+    uint64_t n = dl->bytes_sn + dl->bytes_peer;
+    for (const struct piece *p = dl->pieces; p; p = p->next)
+        n += p->frame.pos > DF_PIECE_HEAD ? DF_MIN(p->frame.pos - DF_PIECE_HEAD, p->frame.payload_len) : 0;
+    return n;
 }
 
 uint64_t dfget_dl_bytes_supernode(const struct dfget_dl *dl) { return dl->bytes_sn; }

@@ -66,6 +66,8 @@ void dfget_dl_on_drain(struct dfget_dl *dl);
 /* Payload bytes committed so far, split by source (supernode = cid "cdnnode:…"). */
 uint64_t dfget_dl_bytes_supernode(const struct dfget_dl *dl);
 uint64_t dfget_dl_bytes_peers(const struct dfget_dl *dl);
+/* Payload bytes verified plus those of pieces still downloading (progress bar). */
+uint64_t dfget_dl_bytes_progress(const struct dfget_dl *dl);
 /* Origin length if known (registration or 600), else -1. */
 int64_t dfget_dl_file_length(const struct dfget_dl *dl);
 

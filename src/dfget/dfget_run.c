@@ -76,7 +76,7 @@ static void on_signal(int sig)
     static const char msg[] = "dfget: download failed: interrupted by a signal\n";
     ssize_t w = write(2, msg, sizeof(msg) - 1);
     (void)w;
-    _exit(sig == SIGINT ? 130 : DFGET_EXIT_DOWNLOAD);
+    _exit(DFGET_EXIT_DOWNLOAD);
 }
 
 static void install_signals(void)
@@ -372,8 +372,8 @@ static void on_bar(evutil_socket_t fd, short what, void *arg)
 {
     struct run *r = arg;
     uint64_t done = r->phase == PH_SOURCE && r->src ? dfget_source_bytes(r->src)
-                    : r->dl ? dfget_dl_bytes_supernode(r->dl) + dfget_dl_bytes_peers(r->dl)
-                            : 0;
+                    : r->dl ? dfget_dl_bytes_progress(r->dl) : 0;
+    int64_t total = r->phase == PH_SOURCE && r->src ? dfget_source_length(r->src) : r->length;
     int64_t now = df_now_ms();
     if (r->bar_last_ms && now > r->bar_last_ms) {
         double inst = (double)(done - DF_MIN(done, r->bar_last_bytes)) * 1000.0 /
@@ -383,7 +383,7 @@ static void on_bar(evutil_socket_t fd, short what, void *arg)
     r->bar_last_ms = now;
     r->bar_last_bytes = done;
     char line[256];
-    dfget_report_bar(line, sizeof(line), done, r->length, r->bar_rate);
+    dfget_report_bar(line, sizeof(line), done, total, r->bar_rate);
     fprintf(stderr, "\r%-79s", line);
     fflush(stderr);
 }

@@ -311,3 +311,4 @@ void dfget_source_on_drain(struct dfget_source *s)
 }
 
 uint64_t dfget_source_bytes(const struct dfget_source *s) { return s->received; }
+int64_t dfget_source_length(const struct dfget_source *s) { return s->content_length; }

@@ -35,8 +35,9 @@ struct dfget_source *dfget_source_start(struct event_base *base, struct df_http_
 void dfget_source_free(struct dfget_source *s); /* NULL ok; cancels */
 /* The writer drained: resume a paused transfer. NULL ok. */
 void dfget_source_on_drain(struct dfget_source *s);
-/* Body bytes received so far. */
+/* Body bytes received so far; Content-Length (-1 unknown / not yet). */
 uint64_t dfget_source_bytes(const struct dfget_source *s);
+int64_t dfget_source_length(const struct dfget_source *s);
 
 /* Pure: "404 Not Found" style text for a status code ("HTTP 599" for unknown ones). */
 const char *dfget_source_status_text(long status, char *buf, size_t len);

@@ -93,14 +93,18 @@ void sn_api_shutdown(struct sn_server *s)
 
 /* ---- POST /peer/registry ---------------------------------------------------------------- */
 
+/* Form when declared as such, unless the body is plainly a JSON object (curl -d sends
+ * JSON with the form content type); without a Content-Type, sniff. */
 static int is_form_body(struct evhttp_request *req, const char *body)
 {
     const char *ct = df_http_req_header_in(req, "Content-Type");
-    if (ct)
-        return strncasecmp(ct, "application/x-www-form-urlencoded", 33) == 0;
     while (*body == ' ' || *body == '\t' || *body == '\r' || *body == '\n')
         body++;
-    return *body != '{' && strchr(body, '=') != NULL;
+    if (*body == '{')
+        return 0;
+    if (ct)
+        return strncasecmp(ct, "application/x-www-form-urlencoded", 33) == 0;
+    return strchr(body, '=') != NULL;
 }
 
 static void h_register(struct df_http_call *call, void *arg)

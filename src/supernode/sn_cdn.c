@@ -6,6 +6,7 @@
 #include "sn_cdn.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -343,7 +344,7 @@ static void on_ready_timeout(evutil_socket_t fd, short what, void *arg)
         return;
     /* Slow origin: answer registrations now. A cache of ours already knows the geometry;
      * otherwise 4 MiB pieces and an unknown length. The piece size then sticks. */
-    if (j->has_meta && j->mode != SN_CDN_MODE_FRESH)
+    if (!j->is_worker_busy && j->has_meta && j->mode != SN_CDN_MODE_FRESH) /* prepare done */
         sn_task_set_geometry(t, j->meta.http_length, j->meta.piece_size);
     else
         sn_task_set_geometry(t, -1, df_proto_piece_size(-1));
@@ -590,6 +591,14 @@ static void on_prepare_done(void *arg)
         finish_failed(j);
         return;
     }
+    if (j->mode != SN_CDN_MODE_FRESH && j->task->is_reg_ready &&
+        j->task->piece_size != j->meta.piece_size) {
+        /* Registrations were already answered with another piece size (the ready timer fired
+         * while the cache was being read): the cache cannot be reused as cut. */
+        j->mode = SN_CDN_MODE_FRESH;
+        j->w_reset = 1;
+        j->npre = 0;
+    }
     static const char *names[] = {"fresh download", "revalidation", "resume"};
     DF_LOGI("cdn", "task %s: %s of %s", j->id, names[j->mode], j->raw_url);
     start_request(j);
@@ -646,26 +655,40 @@ int sn_cdn_trigger(struct sn_cdn *c, struct sn_task *t)
     return 0;
 }
 
+struct del_job {
+    char *paths[4];
+};
+
 static void on_delete(void *arg)
 {
-    struct sn_store_paths *p = arg;
-    unlink(p->data);
-    unlink(p->meta);
-    unlink(p->md5);
-    unlink(p->sha256);
+    struct del_job *d = arg;
+    for (int i = 0; i < 4; i++)
+        unlink(d->paths[i]);
 }
 
 static void on_delete_done(void *arg)
 {
-    sn_store_paths_cleanup(arg);
-    free(arg);
+    struct del_job *d = arg;
+    for (int i = 0; i < 4; i++)
+        free(d->paths[i]);
+    free(d);
 }
 
 void sn_cdn_delete_files(struct sn_cdn *c, const char *id)
 {
-    struct sn_store_paths *p = df_xmalloc(sizeof(*p));
-    sn_store_paths_init(p, c->home_dir, id);
-    df_workpool_submit(c->pool, on_delete, on_delete_done, p);
+    /* rename(2) now (a metadata operation), unlink on a worker: a CDN job started for the
+     * same id right after this call can never have its new files deleted under it. */
+    struct sn_store_paths p;
+    sn_store_paths_init(&p, c->home_dir, id);
+    struct del_job *d = df_xcalloc(1, sizeof(*d));
+    const char *src[4] = {p.data, p.meta, p.md5, p.sha256};
+    for (int i = 0; i < 4; i++) {
+        d->paths[i] = df_xasprintf("%s.deleted", src[i]);
+        if (rename(src[i], d->paths[i]) < 0 && errno != ENOENT)
+            DF_LOGW("cdn", "cannot remove %s: %s", src[i], strerror(errno));
+    }
+    sn_store_paths_cleanup(&p);
+    df_workpool_submit(c->pool, on_delete, on_delete_done, d);
 }
 
 void sn_cdn_shutdown(struct sn_cdn *c)

@@ -58,8 +58,8 @@ int sn_cdn_trigger(struct sn_cdn *c, struct sn_task *t) __attribute__((warn_unus
 
 /* Path of the task's data file (heap). */
 char *sn_cdn_data_path(const struct sn_cdn *c, const char *id);
-/* Queues deletion of the task's cache files on the worker pool (DELETE ?full=true). The task
- * must have no running job. */
+/* Removes the task's cache files (DELETE ?full=true): renamed away at once, unlinked on the
+ * worker pool. The task must have no running job. */
 void sn_cdn_delete_files(struct sn_cdn *c, const char *id);
 /* Number of downloads running. */
 int sn_cdn_active(const struct sn_cdn *c);

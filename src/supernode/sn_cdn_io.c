@@ -11,6 +11,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <curl/curl.h>
+
 #include "df_log.h"
 #include "df_proto.h"
 #include "df_util.h"
@@ -57,6 +59,10 @@ void sn_cdn_io_meta_fill(const struct sn_cdn_job *j, struct sn_meta *m)
     m->piece_size = j->w_piece_size;
     m->http_length = j->w_http_length;
     m->piece_total = j->w_http_length >= 0 ? df_proto_piece_count(j->w_http_length, j->w_piece_size) : 0;
+    if (m->last_modified[0]) {
+        time_t lm = curl_getdate(m->last_modified, NULL); /* Dragonfly keeps it in ms */
+        m->last_modified_ms = lm > 0 ? (int64_t)lm * 1000 : 0;
+    }
     m->access_ms = df_wall_ms();
     if (j->has_meta)
         m->interval_ms = m->access_ms - j->meta.access_ms;

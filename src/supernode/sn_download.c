@@ -60,9 +60,12 @@ static void h_download(struct df_http_call *call, void *arg)
     struct sn_task *t = NULL;
     if (parse_id(call->rest, id) == 0)
         t = sn_registry_get(&s->reg, id);
-    if (!t || !t->piece_size || t->sched.cdn.count == 0 ||
-        (t->cdn_status != SN_CDN_SUCCESS && t->cdn_status != SN_CDN_RUNNING)) {
+    if (!t || (t->cdn_status != SN_CDN_SUCCESS && t->cdn_status != SN_CDN_RUNNING)) {
         df_http_reply(req, 404, "text/plain", "not found\n", 10);
+        return;
+    }
+    if (!t->piece_size || t->sched.cdn.count == 0) {
+        df_http_reply(req, 503, "text/plain", "range not downloaded yet\n", 25);
         return;
     }
     int is_done = t->cdn_status == SN_CDN_SUCCESS;
@@ -132,7 +135,11 @@ static void h_download(struct df_http_call *call, void *arg)
     }
     free(path);
     struct evbuffer *buf = evbuffer_new();
-    /* evbuffer_add_file takes the fd (closed when sent) and uses sendfile on socket output. */
+    /* evbuffer_add_file takes the fd (closed when sent). It only makes a sendfile chain when the
+     * buffer is flagged as draining to a socket; otherwise it mmaps the range, which would put
+     * the whole file in our RSS. The chain moves unchanged into the connection's buffer. */
+    if (buf)
+        evbuffer_set_flags(buf, EVBUFFER_FLAG_DRAINS_TO_FD);
     if (!buf || evbuffer_add_file(buf, fd, (ev_off_t)start, (ev_off_t)len) < 0) {
         if (buf)
             evbuffer_free(buf);

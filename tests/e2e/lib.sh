@@ -27,6 +27,7 @@ mkdir -p "$T/www" "$T/out" "$T/run"
 : > "$T/run/ports"
 _DF_PIDS=()
 _DF_MOUNTS=()
+_DF_SN_PIDS=()
 _DF_CLEANED=0
 _SN_SEQ=0
 
@@ -125,7 +126,33 @@ fail() {
   fi
   exit 1
 }
-pass() { printf 'PASS: %s\n' "$DF_TEST_NAME"; exit 0; }
+# pass: before declaring success, every supernode still running is stopped with SIGTERM and must
+# exit 0 within 10 s (under ASan this is where leaks surface), and no process output may contain
+# a sanitizer report.
+pass() {
+  local pid rc i
+  for pid in "${_DF_SN_PIDS[@]}"; do
+    kill -0 "$pid" 2>/dev/null || continue
+    kill -TERM "$pid"
+    for ((i = 0; i < 100; i++)); do
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill -0 "$pid" 2>/dev/null && fail "supernode $pid did not exit within 10 s of SIGTERM"
+    rc=0
+    wait "$pid" 2>/dev/null || rc=$?
+    [ "$rc" = 0 ] || fail "supernode $pid exited with status $rc on SIGTERM (expected 0)"
+  done
+  _df_check_sanitizers
+  printf 'PASS: %s\n' "$DF_TEST_NAME"
+  exit 0
+}
+_df_check_sanitizers() {
+  local hits
+  hits=$(grep -lE 'ERROR: (Address|Leak|Undefined|Thread)Sanitizer|runtime error: ' \
+           "$T"/run/*.out "$T"/run/*.err 2>/dev/null || true)
+  [ -z "$hits" ] || fail "sanitizer report in: $(echo "$hits" | sed "s|$T/||" | tr '\n' ' ')"
+}
 skip() { printf 'SKIP: %s: %s\n' "$DF_TEST_NAME" "$*"; exit 0; }
 
 need_bins() {
@@ -280,6 +307,7 @@ start_supernode() {
     --advertise-ip "$ip" --console "$@" > "$SN_OUT" 2>&1 &
   SN_PID=$!
   track_pid "$SN_PID"
+  _DF_SN_PIDS+=("$SN_PID")
   for ((i = 0; i < 100; i++)); do
     kill -0 "$SN_PID" 2>/dev/null || fail "supernode exited during start-up (see ${SN_OUT#"$T"/})"
     if curl -sfg --max-time 1 "$SN_BASE/_ping" > /dev/null 2>&1; then
@@ -290,7 +318,7 @@ start_supernode() {
   fail "supernode did not answer $SN_BASE/_ping within 10 s"
 }
 
-# stop_supernode: SIGTERM, must exit within 10 s. Sets SN_EXIT.
+# stop_supernode: SIGTERM; it must exit with status 0 within 10 s. Sets SN_EXIT.
 stop_supernode() {
   local i
   kill -TERM "$SN_PID" 2>/dev/null || fail "supernode $SN_PID already gone before SIGTERM"
@@ -301,6 +329,7 @@ stop_supernode() {
   kill -0 "$SN_PID" 2>/dev/null && fail "supernode did not exit within 10 s of SIGTERM"
   SN_EXIT=0
   wait "$SN_PID" 2>/dev/null || SN_EXIT=$?
+  [ "$SN_EXIT" = 0 ] || fail "supernode exited with status $SN_EXIT on SIGTERM (expected 0)"
 }
 
 # ---- dfget ------------------------------------------------------------------------------------

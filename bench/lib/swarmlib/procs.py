@@ -33,7 +33,6 @@ class Proc:
         self.end_t = None           # wall clock (time.time()) when reaped
         self.exit_code = None       # exit status, or -signal
         self.cpu_s = None
-        self.maxrss_kib = None
 
     @property
     def done(self):
@@ -100,7 +99,6 @@ class Reaper:
             p.exit_code = (os.WEXITSTATUS(status) if os.WIFEXITED(status)
                            else -os.WTERMSIG(status))
             p.cpu_s = ru.ru_utime + ru.ru_stime
-            p.maxrss_kib = ru.ru_maxrss
 
     def wait_all(self, procs, timeout_s):
         """Reap until every proc in procs is done or timeout; returns True if all done."""
@@ -156,3 +154,45 @@ def wait_for(predicate, timeout_s, step_s=0.1):
             return False
         time.sleep(step_s)
 
+
+
+class NsMemSampler:
+    """Peak RSS (VmHWM) of every process living in the given namespaces, by (kind, comm).
+
+    wait4()'s ru_maxrss cannot be used: a child spawned with vfork/posix_spawn inherits the
+    bench's own (python) high-water mark at exec. So /proc is sampled instead (every call of
+    sample(); the loop calls it about twice a second), which can miss growth in a process's
+    last half second.
+    """
+
+    def __init__(self, ns_kinds):
+        self.kinds = {}                       # netns inode -> kind ("host", "sn", "origin")
+        for ns, kind in ns_kinds.items():
+            try:
+                self.kinds[os.stat("/run/netns/" + ns).st_ino] = kind
+            except OSError:
+                pass
+        self.peak = {}                        # kind -> {comm: kib}
+
+    def sample(self):
+        for d in os.listdir("/proc"):
+            if not d.isdigit():
+                continue
+            try:
+                ino = os.stat("/proc/%s/ns/net" % d).st_ino
+                kind = self.kinds.get(ino)
+                if kind is None:
+                    continue
+                name, hwm = None, None
+                with open("/proc/%s/status" % d) as f:
+                    for line in f:
+                        if line.startswith("Name:"):
+                            name = line.split(None, 1)[1].strip()
+                        elif line.startswith("VmHWM:"):
+                            hwm = int(line.split()[1])
+                            break
+            except (OSError, ValueError, IndexError):
+                continue
+            if name and hwm is not None and name not in ("sh", "ip"):
+                k = self.peak.setdefault(kind, {})
+                k[name] = max(k.get(name, 0), hwm)

@@ -91,8 +91,9 @@ def markdown(doc):
         status = r["status"] if r["status"] == "ok" else "**FAILED**: %s" % (r["reason"] or "")
         cpu = r.get("cpu_s") or {}
         rss = r.get("peak_rss_kib") or {}
-        svc_rss = max([v or 0 for v in (rss.get("services") or {}).values()] or [0])
-        cl_rss = max(rss.get("client_max") or 0, rss.get("orphan_max") or 0)
+        cl_rss = max(list((rss.get("host") or {}).values()) or [0])
+        svc_rss = max(list((rss.get("sn") or {}).values()) +
+                      list((rss.get("origin") or {}).values()) or [0])
         lines.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
             r["system"], status.replace("|", "/"), _f(r.get("makespan_s"), "%.1f"),
             _f(r.get("makespan_over_tstar"), "%.3f"), _f(r.get("p50_over_tstar"), "%.3f"),
@@ -171,7 +172,7 @@ def plot_cdf(doc, png_path, workdir):
         f.write('set xlabel "completion time / T*"\nset ylabel "fraction of hosts done"\n')
         f.write("set key bottom right\nset grid\nset yrange [0:1.05]\nset xrange [0:*]\n")
         f.write("set arrow from 1, graph 0 to 1, graph 1 nohead dt 2 lc rgb 'gray40'\n")
-        f.write("set label 'T*' at 1, graph 1.02 center\n")
+        f.write("set label 'T*' at 1, graph 0.96 offset 0.6,0 left\n")
         f.write("plot " + ", ".join("'%s' using 1:2 with steps lw 2 title '%s'" % (d, t)
                                     for d, t in series) + "\n")
     p = subprocess.run(["gnuplot", gp], stdout=subprocess.PIPE, stderr=subprocess.PIPE,

@@ -5,6 +5,7 @@ runs, and says when a host is done. measure() starts the N host commands behind 
 (the common start instant t0), polls until every host is done or the global deadline passes,
 reads the interface counters, stops everything, and verifies every host's SHA-256.
 """
+import hashlib
 import os
 import re
 import shlex
@@ -112,10 +113,17 @@ class Aria2:
             topo_mod.run(["mktorrent", "-a", "http://%s:%d/announce" % (o.ip, TRACKER_PORT),
                           "-l", str(exp), "-o", self.torrent, ctx.src_path], timeout=600)
             ctx.log("aria2: torrent with %d KiB pieces" % (self.piece_size >> 10))
+        # Debian's opentracker only serves whitelisted info hashes; it chroots to -d, so the
+        # whitelist is given relative to that directory.
         chroot = os.path.join(tdir, "tracker-root")
         os.makedirs(chroot, exist_ok=True)
+        with open(self.torrent, "rb") as f:
+            self.info_hash = info_hash(f.read())
+        with open(os.path.join(chroot, "whitelist"), "w") as f:
+            f.write(self.info_hash + "\n")
         tracker = ctx.reaper.spawn(o.ns, ["opentracker", "-i", o.ip, "-p", str(TRACKER_PORT),
-                                          "-P", str(TRACKER_PORT), "-d", chroot],
+                                          "-P", str(TRACKER_PORT), "-d", chroot,
+                                          "-w", "whitelist"],
                                    "tracker", "service", os.path.join(tdir, "tracker.log"))
         seeder = ctx.reaper.spawn(o.ns, self._aria2_argv(ctx, os.path.dirname(ctx.src_path),
                                                          os.path.join(tdir, "seeder.log"), None)
@@ -141,7 +149,7 @@ class Aria2:
                 "--disable-ipv6=true", "--listen-port=%d" % BT_PORT,
                 "--seed-ratio=0.0",            # keep seeding until the bench stops it
                 "--file-allocation=none", "--allow-overwrite=true",
-                "--summary-interval=0", "--console-log-level=warn",
+                "--summary-interval=0", "--quiet=true",
                 "--log=" + logf, "--log-level=notice", "--auto-save-interval=0",
                 "--bt-save-metadata=false", "--rpc-save-upload-metadata=false"]
         if hook:
@@ -223,6 +231,32 @@ class Damselfly:
                 "summary": m.group(0)}
 
 
+def info_hash(torrent):
+    """SHA-1 of the bencoded info dictionary (hex), from the raw .torrent bytes."""
+    def skip(i):
+        c = torrent[i:i + 1]
+        if c == b"i":
+            return torrent.index(b"e", i) + 1
+        if c in (b"l", b"d"):
+            i += 1
+            while torrent[i:i + 1] != b"e":
+                i = skip(i)
+            return i + 1
+        colon = torrent.index(b":", i)
+        return colon + 1 + int(torrent[i:colon])
+    if torrent[:1] != b"d":
+        raise ValueError("not a torrent")
+    i = 1
+    while torrent[i:i + 1] != b"e":
+        kend = skip(i)
+        key = torrent[torrent.index(b":", i) + 1:kend]
+        vend = skip(kend)
+        if key == b"info":
+            return hashlib.sha1(torrent[kend:vend]).hexdigest()
+        i = vend
+    raise ValueError("torrent has no info dictionary")
+
+
 SYSTEMS = {"direct": Direct, "aria2": Aria2, "damselfly": Damselfly}
 
 
@@ -261,6 +295,11 @@ def measure(ctx, system):
             os.close(rfd)
         # every client should now sit in `read` of the barrier; give slow starts a moment
         procs_mod.wait_for(lambda: all(_blocked_on_pipe(p.pid) for p in clients), 5, 0.05)
+        drops0 = topo.qdisc_drops()
+        kinds = {h.ns: "host" for h in topo.hosts}
+        kinds[topo.sn.ns] = "sn"
+        kinds[topo.origin.ns] = "origin"
+        mem = procs_mod.NsMemSampler(kinds)
         c0 = topo.counters()
         cpu0 = util.cpu_times()
         t0 = time.time()
@@ -271,8 +310,12 @@ def measure(ctx, system):
         done_at = {}
         failed = {}
         next_log = t0 + 10
+        next_mem = t0
         while time.time() < deadline:
             reaper.reap()
+            if time.time() >= next_mem:
+                mem.sample()
+                next_mem += 0.5
             for p in clients:
                 r = p.host.role
                 if r in done_at or r in failed:
@@ -293,6 +336,7 @@ def measure(ctx, system):
         t_end = time.time()
         c1 = topo.counters()
         cpu1 = util.cpu_times()
+        mem.sample()
         timed_out = len(done_at) + len(failed) < len(clients)
         # stop everything of this system (aria2 leechers are still seeding, dfget servers live)
         for h in topo.hosts:
@@ -317,17 +361,16 @@ def measure(ctx, system):
         }
         res["cpu_s"]["total"] = (res["cpu_s"]["clients"] + res["cpu_s"]["orphans"] +
                                  sum(v or 0 for v in res["cpu_s"]["services"].values()))
-        res["peak_rss_kib"] = {
-            "client_max": max([p.maxrss_kib or 0 for p in clients] or [0]),
-            "orphan_max": max([p.maxrss_kib or 0 for p in orphans] or [0]),
-            "services": {p.name: p.maxrss_kib for p in services},
-        }
+        res["qdisc_drops"] = topo.qdisc_drops() - drops0
+        # peak RSS by namespace kind and process name (nginx is the origin, not the system)
+        mem.peak.get("origin", {}).pop("nginx", None)
+        res["peak_rss_kib"] = mem.peak
         # per host: time, bytes, SHA-256
         for p in clients:
             h = p.host
             r = h.role
             row = {"host": r, "ip": h.ip, "up_bps": h.up_bps, "down_bps": h.down_bps,
-                   "exit": p.exit_code, "cpu_s": p.cpu_s, "maxrss_kib": p.maxrss_kib}
+                   "exit": p.exit_code, "cpu_s": p.cpu_s}
             if r in done_at:
                 row["time_s"] = done_at[r] - t0
                 row.update(system.host_bytes(ctx, h, hdirs[r], p))

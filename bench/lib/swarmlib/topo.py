@@ -7,8 +7,9 @@ Layout (all names carry the run tag "dfb-<pid>" / "dfb<pid>" so runs cannot clas
 Addresses: 198.18.0.1 origin, 198.18.0.2 supernode, 198.18.1.1.. peers, all /16 inside
 198.18.0.0/15; no default route, nothing else is reachable.
 Shaping: upload = htb on eth0 inside the netns; download = htb on the bridge-side veth.
-Each htb class has rate = ceil = the link rate, a ~1 ms burst and a drop-tail bfifo leaf
-sized to --queue-ms of the link (20 ms by default): a plain bottleneck router queue.
+The link class has rate = ceil = the link rate and a ~1 ms burst. Under it, either one drop-tail
+bfifo (--queue fifo) or, by default (--queue fair), one class + bfifo per remote node so that
+the link is shared round-robin between the peers it talks to (see _shape_cmds).
 """
 import json
 import os
@@ -62,11 +63,12 @@ class Topology:
     """Creates and always removes the testbed network. Not thread-safe."""
 
     def __init__(self, tag, n_hosts, up_bps, down_bps, origin_up_bps, sn_up_bps,
-                 slow_bps=None, mtu=1500, queue_ms=20.0, log=print):
+                 slow_bps=None, mtu=1500, queue_ms=20.0, queue="fair", log=print):
         self.tag = str(tag)
         self.bridge = "dfb%sbr" % self.tag
         self.mtu = mtu
         self.queue_ms = queue_ms
+        self.queue = queue
         self.log = log
         self.origin = Node("o", self.tag, "198.18.0.1", origin_up_bps, down_bps)
         self.sn = Node("s", self.tag, "198.18.0.2", sn_up_bps, down_bps)
@@ -86,18 +88,44 @@ class Topology:
         return [self.origin, self.sn] + self.hosts
 
     # ---- build -------------------------------------------------------------------
-    def _shape_cmds(self, dev, bps):
+    def _shape_cmds(self, dev, bps, peer_field=None):
+        """tc batch lines shaping dev's egress to bps.
+
+        fifo: one htb class, one drop-tail bfifo of queue_ms at the link rate.
+        fair (peer_field = "dst" on uploads, "src" on downloads): one htb class per remote
+        node under the link class, all with equal quantum, so backlogged remotes share the
+        link round-robin (what fq_codel, the Linux default, does per flow; this kernel has
+        no fq_codel/sfq). Each per-remote queue is a bfifo of max(128 KiB, queue_ms/4).
+        """
         frame = self.mtu + ETH_HDR
         burst = max(2 * frame, int(bps / 8 * 0.001))            # ~1 ms at line rate
-        limit = max(128 * 1024, int(bps / 8 * self.queue_ms / 1000.0))
         quantum = min(200000, max(frame, 1514))
         rate = util.tc_rate(bps)
-        return [
-            "qdisc replace dev %s root handle 1: htb default 1" % dev,
+        if self.queue == "fifo" or peer_field is None:
+            limit = max(128 * 1024, int(bps / 8 * self.queue_ms / 1000.0))
+            return [
+                "qdisc replace dev %s root handle 1: htb default 1" % dev,
+                "class add dev %s parent 1: classid 1:1 htb rate %s ceil %s burst %d cburst %d "
+                "quantum %d" % (dev, rate, rate, burst, burst, quantum),
+                "qdisc add dev %s parent 1:1 handle 10: bfifo limit %d" % (dev, limit),
+            ]
+        remotes = [nd.ip for nd in self.nodes()]
+        limit = max(128 * 1024, int(bps / 8 * self.queue_ms / 4000.0))
+        share = util.tc_rate(max(8000, bps / (len(remotes) + 1)))
+        cmds = [
+            "qdisc replace dev %s root handle 1: htb default ffff" % dev,
             "class add dev %s parent 1: classid 1:1 htb rate %s ceil %s burst %d cburst %d "
             "quantum %d" % (dev, rate, rate, burst, burst, quantum),
-            "qdisc add dev %s parent 1:1 handle 10: bfifo limit %d" % (dev, limit),
         ]
+        for k, ip in enumerate(remotes + [None], start=2):
+            minor = "ffff" if ip is None else "%x" % k
+            cmds.append("class add dev %s parent 1:1 classid 1:%s htb rate %s ceil %s burst %d "
+                        "cburst %d quantum %d" % (dev, minor, share, rate, burst, burst, quantum))
+            cmds.append("qdisc add dev %s parent 1:%s bfifo limit %d" % (dev, minor, limit))
+            if ip is not None:
+                cmds.append("filter add dev %s parent 1: protocol ip prio 1 u32 match ip %s "
+                            "%s/32 flowid 1:%s" % (dev, peer_field, ip, minor))
+        return cmds
 
     def build(self):
         t = time.time()
@@ -118,17 +146,17 @@ class Topology:
             run(["ip", "link", "set", nd.veth, "master", self.bridge, "up"])
             # download shaping: the bridge-side end's egress toward the node
             run(["tc", "-batch", "-"], input_text="\n".join(
-                self._shape_cmds(nd.veth, nd.down_bps)) + "\n")
+                self._shape_cmds(nd.veth, nd.down_bps, "src")) + "\n")
             inner = [
                 "sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1"
                 " >/dev/null 2>&1 || true",
                 "ip link set lo up",
                 "ip addr add %s/16 dev eth0" % nd.ip,
                 "ip link set eth0 up",
-                "printf '%%s\\n' '%s' | tc -batch -" % "' '".join(
-                    self._shape_cmds("eth0", nd.up_bps)),
             ]
             run(["ip", "netns", "exec", nd.ns, "sh", "-ec", "\n".join(inner)])
+            run(["ip", "netns", "exec", nd.ns, "tc", "-batch", "-"], input_text="\n".join(
+                self._shape_cmds("eth0", nd.up_bps, "dst")) + "\n")
         self._check_isolation()
         self.log("topology: %d namespaces on bridge %s built in %.1f s" %
                  (len(self.created_ns), self.bridge, time.time() - t))
