@@ -1,8 +1,9 @@
 /* The P2P piece loop against one supernode (spec §6.1 step 6–8): GET /peer/task (700/502
  * first, then 701 + the result of each finished piece), concurrent piece downloads from any
- * (ip, port, path) the supernode names (its own download port now, other peers' uploaders
- * next issue), streaming unwrap + digest check, payload handed to the writer thread, /peer/piece/suc
- * after the write, back-off on 602, finish on 600 with the whole-file digests.
+ * (ip, port, path) the supernode names (its own download port or other peers' uploaders),
+ * streaming unwrap + digest check, payload handed to the writer thread, result and
+ * /peer/piece/suc after the write, a slow or failing source costs one piece (reported against
+ * it), back-off on 602, finish on 600 with the whole-file digests.
  *
  * Memory: at most one 256 KiB chunk per piece in flight plus the writer queue, which is capped
  * by pausing transfers above DFGET_WRITER_HIGH_WATER.
@@ -70,6 +71,9 @@ uint64_t dfget_dl_bytes_peers(const struct dfget_dl *dl);
 uint64_t dfget_dl_bytes_progress(const struct dfget_dl *dl);
 /* Origin length if known (registration or 600), else -1. */
 int64_t dfget_dl_file_length(const struct dfget_dl *dl);
+/* taskId and "host:port" of the supernode of the last dfget_dl_start() ("" before). */
+const char *dfget_dl_task_id(const struct dfget_dl *dl);
+const char *dfget_dl_node(const struct dfget_dl *dl);
 
 /* Chunk size handed to the writer. */
 #define DFGET_DL_CHUNK (256u << 10)

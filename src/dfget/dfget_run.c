@@ -25,10 +25,12 @@
 #include "dfget_reg.h"
 #include "dfget_report.h"
 #include "dfget_source.h"
+#include "dfget_upctl.h"
 #include "dfget_writer.h"
 
 #define MOD "dfget"
 #define DEFAULT_TIMEOUT_MS (5 * 60 * 1000)
+#define RATE_INTERVAL_MS 3000 /* /rate renegotiation, also keeps the uploader alive */
 
 enum run_phase { PH_REGISTER, PH_P2P, PH_SOURCE, PH_DONE };
 
@@ -47,6 +49,11 @@ struct run {
     char local_ip[64];
     char host_name[256];
     char *output, *target_dir, *tmp_path, *task_url, *reg_path, *data_dir;
+    char task_file[300];         /* taskFileName: "<output base>-<sign>" */
+    char *svc_path;              /* <home>/data/<taskFileName>.service when shared, else NULL */
+    int up_port;                 /* our uploader's port, 0 = not sharing (cdn pattern) */
+    struct event *rate_ev;
+    struct df_http_req *rate_req;
     const char *space_dirs[3];
     char **root_cas;
     size_t nroot_cas;
@@ -66,13 +73,15 @@ struct run {
 
 /* ---- signals: remove the temp file and leave ---------------------------------------------- */
 
-static char g_tmp_path[PATH_MAX];
-static volatile sig_atomic_t g_has_tmp;
+static char g_tmp_path[PATH_MAX], g_svc_path[PATH_MAX];
+static volatile sig_atomic_t g_has_tmp, g_has_svc;
 
 static void on_signal(int sig)
 {
     if (g_has_tmp)
         unlink(g_tmp_path);
+    if (g_has_svc)
+        unlink(g_svc_path);
     static const char msg[] = "dfget: download failed: interrupted by a signal\n";
     ssize_t w = write(2, msg, sizeof(msg) - 1);
     (void)w;
@@ -118,11 +127,16 @@ int dfget_run_output_name(const char *url, char *out, size_t len)
 
 static double elapsed_s(const struct run *r) { return (double)(df_now_ms() - r->start_ms) / 1000.0; }
 
+/* Failure: neither the temp file nor the service file may stay behind. */
 static void remove_tmp(struct run *r)
 {
     if (r->tmp_path && r->tmp_fd >= 0) {
         g_has_tmp = 0;
         unlink(r->tmp_path);
+    }
+    if (r->svc_path) {
+        g_has_svc = 0;
+        unlink(r->svc_path);
     }
 }
 
@@ -155,6 +169,8 @@ static void run_end(struct run *r, int exit_code, int fail_code, const char *fmt
         evtimer_del(r->timeout_ev);
     if (r->bar_ev)
         evtimer_del(r->bar_ev);
+    if (r->rate_ev)
+        evtimer_del(r->rate_ev);
     bar_clear(r);
     if (exit_code != DFGET_EXIT_OK)
         remove_tmp(r);
@@ -191,6 +207,7 @@ static void publish(struct run *r)
         return;
     }
     g_has_tmp = 0;
+    g_has_svc = 0; /* the service file is the finished output's second name now */
     int dfd = open(r->target_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd >= 0) {
         (void)fsync(dfd);
@@ -469,7 +486,8 @@ static int prepare(struct run *r, char err[DF_ERR_LEN])
     snprintf(r->sign, sizeof(r->sign), "%d-%lld.%03lld", (int)getpid(), (long long)(wall / 1000),
              (long long)(wall % 1000));
     r->tmp_path = df_xasprintf("%s/.%s.dfget-%s.tmp", r->target_dir, base, r->sign);
-    r->reg_path = df_xasprintf("/peer/file/%s-%s", base, r->sign);
+    dfget_upctl_task_file_name(base, r->sign, r->task_file, sizeof(r->task_file));
+    r->reg_path = df_xasprintf("/peer/file/%s", r->task_file);
     free(base);
     r->tmp_fd = open(r->tmp_path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
     if (r->tmp_fd < 0) {
@@ -478,12 +496,123 @@ static int prepare(struct run *r, char err[DF_ERR_LEN])
     }
     snprintf(g_tmp_path, sizeof(g_tmp_path), "%s", r->tmp_path);
     g_has_tmp = 1;
-    /* The data dir (uploader copy) joins the space check once dfget shares files (next issue);
-     * today nothing is written there. */
+    /* The data dir joins the space check only when the service file is a second copy. */
     r->space_dirs[0] = r->target_dir;
     r->space_dirs[1] = NULL;
     return load_cacerts(r, err) < 0 ? DFGET_EXIT_USAGE : 0;
 }
+
+/* ---- sharing (pattern p2p) ----------------------------------------------------------------- */
+
+/* Finds or starts the uploader and makes the temp file its service file: a hard link (one
+ * inode: the finished output and the served file are the same bytes on disk), or, across
+ * filesystems, a second file the writer fills with the same buffers. Any failure: one log
+ * line and the download goes on without sharing (cdn pattern, registered port 0). */
+static void setup_sharing(struct run *r)
+{
+    const struct dfget_config *c = r->cfg;
+    char err[DF_ERR_LEN] = "";
+    struct dfget_upctl_opts o = {
+        .home = c->home, .ip = r->local_ip, .port = c->port, .task_file = r->task_file,
+        .total_limit_bps = c->total_limit_bps, .expire_ms = c->expire_ms,
+        .alive_ms = c->alive_ms, .is_verbose = c->is_verbose,
+    };
+    int port = 0, is_started = 0;
+    if (dfget_upctl_ensure(&o, &port, &is_started, err) < 0)
+        goto fallback;
+    r->data_dir = df_path_join(c->home, "data");
+    char *name = df_xasprintf("%s.service", r->task_file);
+    r->svc_path = df_path_join(r->data_dir, name);
+    free(name);
+    int e = link(r->tmp_path, r->svc_path) < 0 ? errno : 0;
+    switch (dfget_upctl_link_decision(e)) {
+    case DFGET_SHARE_LINK:
+        break;
+    case DFGET_SHARE_COPY: {
+        int fd = open(r->svc_path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+        if (fd < 0) {
+            snprintf(err, sizeof(err), "cannot create %s: %s", r->svc_path, strerror(errno));
+            goto fallback;
+        }
+        dfget_writer_set_mirror(r->writer, fd, r->svc_path);
+        r->space_dirs[1] = r->data_dir; /* a second copy needs room there too */
+        r->space_dirs[2] = NULL;
+        DF_LOGI(MOD, "%s and %s are on different filesystems (%s): writing both", r->tmp_path,
+                r->svc_path, strerror(e));
+        break;
+    }
+    case DFGET_SHARE_NONE:
+        snprintf(err, sizeof(err), "cannot link %s to %s: %s", r->tmp_path, r->svc_path,
+                 strerror(e));
+        goto fallback;
+    }
+    snprintf(g_svc_path, sizeof(g_svc_path), "%s", r->svc_path);
+    g_has_svc = 1;
+    r->up_port = port;
+    DF_LOGI(MOD, "sharing %s through the uploader on port %d (%s)", r->task_file, port,
+            is_started ? "started" : "reused");
+    return;
+fallback:
+    DF_LOGW(MOD, "cannot share this download, continuing in cdn pattern: %s", err);
+    free(r->svc_path);
+    r->svc_path = NULL;
+    r->up_port = 0;
+}
+
+static void on_rate_done(struct df_http_req *req, int err, long status, void *arg)
+{
+    struct run *r = arg;
+    r->rate_req = NULL;
+    size_t len;
+    const char *body = err ? NULL : df_http_req_body(req, &len);
+    uint64_t grant;
+    if (!body || status != 200 || df_parse_u64(body, &grant) < 0) {
+        DF_LOGD(MOD, "/rate failed: %s (HTTP %ld)", df_strerror(err), status);
+        return;
+    }
+    /* The uploader shrinks our share when several downloads of this host exceed --totallimit
+     * (spec §5.1). Only a configured --locallimit is ever lowered. */
+    uint64_t want = r->cfg->local_limit_bps;
+    uint64_t rate = grant > 0 && grant < want ? grant : want;
+    if (want && rate != r->rl.rate_bps) {
+        DF_LOGI(MOD, "download rate %llu B/s (uploader granted %llu)", (unsigned long long)rate,
+                (unsigned long long)grant);
+        df_ratelimit_set_rate(&r->rl, rate, df_now_us());
+    }
+}
+
+/* Every RATE_INTERVAL_MS while downloading: rate negotiation, which also counts as activity
+ * for the uploader, so it does not idle out under a long download that nobody fetches from. */
+static void on_rate_timer(evutil_socket_t fd, short what, void *arg)
+{
+    struct run *r = arg;
+    if (r->phase == PH_DONE || r->rate_req)
+        return;
+    char *url = dfget_upctl_rate_url(r->local_ip, r->up_port, r->task_file);
+    char h[64];
+    snprintf(h, sizeof(h), "rateLimit: %llu", (unsigned long long)r->cfg->local_limit_bps);
+    const char *hdrs[] = {h, NULL};
+    struct df_http_opts o = {.url = url, .headers = hdrs, .timeout_ms = 2000,
+                             .connect_timeout_ms = 1000, .max_body = 64};
+    r->rate_req = df_http_req_start(r->http, &o, NULL, NULL, on_rate_done, r, NULL);
+    free(url);
+}
+
+/* After a successful download: the uploader may expire the file now and will tell the
+ * supernode when it does. If nobody takes the file over, it must not stay behind. */
+static void hand_over(struct run *r)
+{
+    char err[DF_ERR_LEN];
+    const char *task_id = r->dl ? dfget_dl_task_id(r->dl) : "";
+    const char *node = r->dl ? dfget_dl_node(r->dl) : "";
+    if (dfget_upctl_finish(r->local_ip, r->up_port, r->task_file, task_id, r->cid, node, err) == 0)
+        return;
+    DF_LOGW(MOD, "%s; removing %s", err, r->svc_path);
+    if (unlink(r->svc_path) < 0 && errno != ENOENT)
+        DF_LOGW(MOD, "cannot remove %s: %s", r->svc_path, strerror(errno));
+}
+
+/* ---- start ------------------------------------------------------------------------------------ */
 
 static void start(struct run *r)
 {
@@ -508,6 +637,13 @@ static void start(struct run *r)
     }
     free(order);
     snprintf(r->cid, sizeof(r->cid), "%s-%s", r->local_ip, r->sign);
+    if (c->pattern == DFGET_PATTERN_P2P)
+        setup_sharing(r);
+    if (r->up_port > 0) {
+        r->rate_ev = event_new(r->base, -1, EV_PERSIST, on_rate_timer, r);
+        struct timeval rtv = {RATE_INTERVAL_MS / 1000, (RATE_INTERVAL_MS % 1000) * 1000};
+        evtimer_add(r->rate_ev, &rtv);
+    }
     if (gethostname(r->host_name, sizeof(r->host_name)) < 0 || !r->host_name[0])
         snprintf(r->host_name, sizeof(r->host_name), "localhost");
     r->host_name[sizeof(r->host_name) - 1] = '\0';
@@ -518,7 +654,7 @@ static void start(struct run *r)
         .cid = r->cid,
         .ip = r->local_ip,
         .host_name = r->host_name,
-        .port = c->port,
+        .port = r->up_port,
         .path = r->reg_path,
         .version = DF_VERSION,
         .md5 = c->md5,
@@ -597,6 +733,8 @@ int dfget_run(const struct dfget_config *cfg)
     if (r->phase != PH_DONE)
         event_base_dispatch(r->base);
     code = r->exit_code;
+    if (code == DFGET_EXIT_OK && r->svc_path)
+        hand_over(r);
 out:
     r->phase = PH_DONE;
     dfget_reg_free(r->reg);
@@ -611,6 +749,8 @@ out:
         event_free(r->timeout_ev);
     if (r->bar_ev)
         event_free(r->bar_ev);
+    if (r->rate_ev)
+        event_free(r->rate_ev);
     df_http_client_free(r->http);
     if (r->base)
         event_base_free(r->base);
@@ -625,6 +765,7 @@ out:
     free(r->task_url);
     free(r->reg_path);
     free(r->data_dir);
+    free(r->svc_path);
     df_log_close();
     return code;
 }

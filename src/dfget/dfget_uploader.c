@@ -11,9 +11,11 @@
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -372,6 +374,36 @@ static void gc_expired(struct uploader *u, int64_t now)
     }
 }
 
+/* Service files nobody registered with us (a dfget whose uploader died before the file was
+ * handed over): removed once untouched for expire_ms. Only plain names ending in ".service"
+ * directly in the data dir; nothing is followed, nothing else is touched. */
+static void gc_unknown(struct uploader *u)
+{
+    DIR *d = opendir(u->data_dir);
+    if (!d)
+        return;
+    int dfd = dirfd(d);
+    struct dirent *e;
+    int64_t now = df_wall_ms();
+    while ((e = readdir(d)) != NULL) {
+        size_t n = strlen(e->d_name);
+        const size_t sl = sizeof(".service") - 1;
+        if (n <= sl || strcmp(e->d_name + n - sl, ".service") != 0)
+            continue;
+        char name[NAME_MAX + 1];
+        memcpy(name, e->d_name, n - sl);
+        name[n - sl] = '\0';
+        struct stat st;
+        if (task_find(u, name) || fstatat(dfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+            S_ISDIR(st.st_mode))
+            continue;
+        int64_t age = now - (int64_t)st.st_mtim.tv_sec * 1000;
+        if (age > u->o->expire_ms && unlinkat(dfd, e->d_name, 0) == 0)
+            DF_LOGI(MOD, "removed unregistered stale file %s", e->d_name);
+    }
+    closedir(d);
+}
+
 static void begin_shutdown(struct uploader *u, const char *why)
 {
     if (u->is_stopping)
@@ -403,6 +435,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     if (now - u->last_gc_ms >= GC_INTERVAL_MS) {
         u->last_gc_ms = now;
         gc_expired(u, now);
+        gc_unknown(u);
     }
     if (now - u->last_alive_ms > u->o->alive_ms)
         begin_shutdown(u, "idle");
@@ -424,8 +457,26 @@ static int bind_port(struct uploader *u, char *err, size_t errlen)
         snprintf(err, errlen, "cannot listen on %s:%d: %s", ip, u->o->port, strerror(errno));
         return -EADDRINUSE;
     }
+    /* A port the kernel picks from its ephemeral range (32768–60999 by default) if that lies in
+     * 15000–65000 (old supernodes reject other peer ports, spec §11.7): unlike Dragonfly's
+     * time-based choice below, uploaders of several work homes started together do not all
+     * race for the same few ports. */
+    struct evhttp_bound_socket *bs = evhttp_bind_socket_with_handle(u->http, ip, 0);
+    if (bs) {
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof(ss);
+        int p = 0;
+        if (getsockname(evhttp_bound_socket_get_fd(bs), (struct sockaddr *)&ss, &sl) == 0)
+            p = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                               : ((struct sockaddr_in *)&ss)->sin_port);
+        if (p >= 15000 && p <= 65000) {
+            u->port = p;
+            return 0;
+        }
+        evhttp_del_accept_socket(u->http, bs);
+    }
     /* Dragonfly's choice (spec §5.2): 15000 + (unixtime/300) mod 50000, next ports on collision;
-     * then random ports in the same range (peer ports must be 15000–65000 for old supernodes). */
+     * then random ports in the same range. */
     int base_port = 15000 + (int)((time(NULL) / 300) % 50000);
     unsigned seed = (unsigned)(df_now_us() ^ getpid());
     for (int i = 0; i < 40; i++) {
@@ -491,6 +542,14 @@ int dfget_uploader_run(const struct dfget_uploader_opts *o, char *err, size_t er
     event_add(u.tick, &tv);
     printf("dfget uploader server port is %d\n", u.port);
     fflush(stdout);
+    /* The starting dfget reads this one line from a pipe and closes it: later writes to
+     * stdout must not fail (or raise SIGPIPE), so it goes to /dev/null from now on. */
+    int nullfd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+    if (nullfd >= 0) {
+        if (!isatty(1))
+            dup2(nullfd, 1);
+        close(nullfd);
+    }
     DF_LOGI(MOD, "listening on %s:%d, data %s", o->ip && *o->ip ? o->ip : "0.0.0.0", u.port, u.data_dir);
     event_base_dispatch(u.base);
     DF_LOGI(MOD, "stopped; served %llu bytes", (unsigned long long)u.bytes_served);

@@ -40,9 +40,11 @@ struct dfget_writer {
     uint64_t spec_off;        /* payload bytes of spec_piece hashed so far */
     uint64_t wb_from;         /* stream mode: file offset where write-back was not started yet */
     unsigned char *rbuf;      /* READ_BLOCK bytes for pread-hashing */
+    int mfd;                  /* copy-mode mirror, -1 = none */
+    char *mpath;
 };
 
-enum job_kind { J_RESET, J_WANT, J_WRITE, J_COMMIT, J_ABORT, J_FINISH };
+enum job_kind { J_RESET, J_WANT, J_WRITE, J_COMMIT, J_ABORT, J_FINISH, J_MIRROR };
 
 struct job {
     struct dfget_writer *w;
@@ -144,6 +146,32 @@ static void set_want(struct dfget_writer *w, int want_md5, int want_sha)
         hash_restart(w); /* the new digest missed the prefix: start both over from the file */
 }
 
+/* The service copy failed: stop mirroring and remove it, so the uploader stops serving it. */
+static void mirror_fail(struct dfget_writer *w, const char *what, int err)
+{
+    DF_LOGW(MOD, "service copy %s: %s failed: %s; no longer shared", w->mpath, what,
+            df_strerror(err));
+    if (unlink(w->mpath) < 0 && errno != ENOENT)
+        DF_LOGW(MOD, "cannot remove %s: %s", w->mpath, strerror(errno));
+    close(w->mfd);
+    w->mfd = -1;
+}
+
+static int pwrite_all(int fd, const unsigned char *p, size_t left, uint64_t off)
+{
+    while (left > 0) {
+        ssize_t r = pwrite(fd, p, left, (off_t)off);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return r < 0 ? -errno : -EIO;
+        p += r;
+        off += (uint64_t)r;
+        left -= (size_t)r;
+    }
+    return 0;
+}
+
 static void do_reset(struct dfget_writer *w, struct job *j)
 {
     w->err = 0;
@@ -161,28 +189,27 @@ static void do_reset(struct dfget_writer *w, struct job *j)
         if (fallocate(w->fd, 0, 0, (off_t)j->pos) < 0 && errno != EOPNOTSUPP && errno != ENOSYS)
             w->err = -errno;
     }
+    if (w->mfd >= 0 && ftruncate(w->mfd, 0) < 0)
+        mirror_fail(w, "truncate", -errno);
+    if (w->mfd >= 0 && j->pos > 0 && fallocate(w->mfd, 0, 0, (off_t)j->pos) < 0 &&
+        errno != EOPNOTSUPP && errno != ENOSYS)
+        mirror_fail(w, "fallocate", -errno);
 }
 
 static void do_write(struct dfget_writer *w, struct job *j)
 {
     if (w->err)
         return;
-    const unsigned char *p = j->buf;
-    size_t left = j->len;
     uint64_t off = file_off(w, j->piece, j->pos);
-    while (left > 0) {
-        ssize_t r = pwrite(w->fd, p, left, (off_t)off);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0) {
-            w->err = r < 0 ? -errno : -EIO;
-            DF_LOGE(MOD, "pwrite at %llu failed: %s", (unsigned long long)off, df_strerror(w->err));
-            return;
-        }
-        p += r;
-        off += (uint64_t)r;
-        left -= (size_t)r;
+    int rc = pwrite_all(w->fd, j->buf, j->len, off);
+    if (rc < 0) {
+        w->err = rc;
+        DF_LOGE(MOD, "pwrite at %llu failed: %s", (unsigned long long)off, df_strerror(rc));
+        return;
     }
+    if (w->mfd >= 0 && (rc = pwrite_all(w->mfd, j->buf, j->len, off)) < 0)
+        mirror_fail(w, "write", rc);
+    off += j->len;
     if (!w->piece_size && off >= w->wb_from + WRITEBACK_STEP) {
         start_writeback(w, w->wb_from, off - w->wb_from);
         w->wb_from = off;
@@ -266,6 +293,11 @@ static void on_work(void *arg)
             hash_restart(w);
         break;
     case J_FINISH: do_finish(w, j); break;
+    case J_MIRROR:
+        w->mfd = (int)j->pos;
+        w->mpath = j->buf;
+        j->buf = NULL;
+        break;
     }
 }
 
@@ -317,6 +349,7 @@ struct dfget_writer *dfget_writer_new(struct event_base *base, int fd, dfget_wri
     w->drain_arg = drain_arg;
     w->spec_piece = SPEC_NONE;
     w->rbuf = df_xmalloc(READ_BLOCK);
+    w->mfd = -1;
     df_bitmap_init(&w->committed, 64);
     return w;
 }
@@ -331,6 +364,9 @@ void dfget_writer_free(struct dfget_writer *w)
     df_digest_free(w->sha);
     free(w->lens);
     free(w->rbuf);
+    if (w->mfd >= 0)
+        close(w->mfd);
+    free(w->mpath);
     free(w);
 }
 
@@ -342,6 +378,14 @@ void dfget_writer_reset(struct dfget_writer *w, uint32_t piece_size, int want_md
     j->want_md5 = want_md5;
     j->want_sha = want_sha256;
     j->pos = prealloc_len > 0 ? (uint64_t)prealloc_len : 0;
+    submit(j);
+}
+
+void dfget_writer_set_mirror(struct dfget_writer *w, int mirror_fd, const char *mirror_path)
+{
+    struct job *j = job_new(w, J_MIRROR);
+    j->pos = (uint64_t)mirror_fd;
+    j->buf = df_xstrdup(mirror_path);
     submit(j);
 }
 

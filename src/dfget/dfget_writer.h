@@ -46,6 +46,12 @@ void dfget_writer_free(struct dfget_writer *w);
  * sticky error reported by the next commit/finish; filesystems without fallocate are fine). */
 void dfget_writer_reset(struct dfget_writer *w, uint32_t piece_size, int want_md5, int want_sha256,
                         int64_t prealloc_len);
+/* Copy mode (the uploader's service file is on another filesystem than the temp file): every
+ * later write also goes to mirror_fd at the same offset, and reset() truncates / preallocates
+ * it too. Takes ownership of mirror_fd (closed by dfget_writer_free). A failing mirror never
+ * fails the download: the writer logs it once, unlinks mirror_path (the uploader then answers
+ * 404, so peers report the file gone) and stops mirroring. Call before the first reset(). */
+void dfget_writer_set_mirror(struct dfget_writer *w, int mirror_fd, const char *mirror_path);
 /* Turns on another whole-file digest later (e.g. once the first piece tasks show which one the
  * supernode will provide). Already hashed data is re-hashed from the file if needed. */
 void dfget_writer_want(struct dfget_writer *w, int want_md5, int want_sha256);

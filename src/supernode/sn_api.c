@@ -57,6 +57,8 @@ static void reply_registration(struct sn_server *s, struct sn_task *t, struct ev
 void sn_api_on_task_ready(struct sn_task *t, void *arg)
 {
     struct sn_server *s = arg;
+    if (!t->cdn && t->needs_refetch)
+        sn_verify_on_cdn_end(s, t);
     if (!t->is_reg_ready && t->cdn_status != SN_CDN_FAILED)
         return;
     struct pending *p = t->pending;
@@ -153,6 +155,7 @@ static void h_register(struct df_http_call *call, void *arg)
     p->port = r.port;
     p->access_ms = now;
     p->service_down_ms = 0;
+    sn_sched_client_set_source(&t->sched, &p->sched, r.port > 0);
     if ((t->cdn_status == SN_CDN_WAITING || t->cdn_status == SN_CDN_FAILED) && !t->cdn) {
         /* The registration that (re)starts the CDN provides the origin headers (spec §11.11:
          * they are kept while the task lives). */
@@ -188,20 +191,60 @@ refuse:
 
 /* ---- GET /peer/task --------------------------------------------------------------------- */
 
+/* One piece task of a 601 reply (spec §2.4): from the supernode (download port) or from the
+ * peer src (its uploader). */
 static json_t *piece_json(const struct sn_server *s, const struct sn_task *t,
-                          const struct sn_peer *p, uint32_t n)
+                          const struct sn_peer *p, const struct sn_sched_pick *pk)
 {
     char range[48], md5[64], sha[65], cid[160], path[128];
+    uint32_t n = pk->piece;
     df_proto_format_range(n, t->piece_size, range, sizeof(range));
     sn_task_piece_md5(t, n, md5, sizeof(md5));
     sn_task_piece_sha256(t, n, sha);
-    sn_task_cdn_cid(s->cfg->advertise_ip, t->id, cid, sizeof(cid));
-    snprintf(path, sizeof(path), "/download/%.3s/%s", t->id, t->id);
-    const char *ip = p->super_node_ip[0] ? p->super_node_ip : s->cfg->advertise_ip;
+    const struct sn_peer *src = pk->src >= 0 ? sn_task_peer_at(t, pk->src) : NULL;
+    const char *ip, *src_cid = cid, *src_path = path;
+    json_int_t port;
+    if (src) {
+        src_cid = src->cid;
+        ip = src->ip;
+        port = src->port;
+        src_path = src->path;
+    } else {
+        sn_task_cdn_cid(s->cfg->advertise_ip, t->id, cid, sizeof(cid));
+        snprintf(path, sizeof(path), "/download/%.3s/%s", t->id, t->id);
+        ip = p->super_node_ip[0] ? p->super_node_ip : s->cfg->advertise_ip;
+        port = s->cfg->download_port;
+    }
     return json_pack("{s:s,s:I,s:I,s:s,s:s,s:s,s:s,s:I,s:s,s:I}", "range", range, "pieceNum",
                      (json_int_t)n, "pieceSize", (json_int_t)t->piece_size, "pieceMd5", md5,
-                     "pieceSha256", sha, "cid", cid, "peerIp", ip, "peerPort",
-                     (json_int_t)s->cfg->download_port, "path", path, "downLink", (json_int_t)0);
+                     "pieceSha256", sha, "cid", src_cid, "peerIp", ip, "peerPort", port, "path",
+                     src_path, "downLink", (json_int_t)0);
+}
+
+/* Applies a 701 report; logs what isolation it caused. */
+static int apply_report(struct sn_server *s, struct sn_task *t, struct sn_peer *p, uint32_t n,
+                        int is_ok, const char *dst_cid)
+{
+    int32_t dst = sn_task_src_of(t, dst_cid);
+    struct sn_peer *x = dst >= 0 ? sn_task_peer_at(t, dst) : NULL;
+    int was_elim = x && x->sched.is_eliminated;
+    uint32_t fails = p->sched.fail_count;
+    int rc = sn_sched_report(&t->sched, &p->sched, n, is_ok, dst, &s->lim);
+    if (rc < 0 || is_ok)
+        return rc;
+    if (x && p->sched.fail_count != fails)
+        DF_LOGW("sched", "task %.16s: piece %u from peer %s failed for %s: pair blacklisted "
+                "(peer errors %u, client errors %u%s)", t->id, (unsigned)n, x->cid, p->cid,
+                (unsigned)x->sched.service_errors, (unsigned)p->sched.fail_count,
+                p->sched.fail_count > s->lim.failure_limit ? ", client now served by the "
+                "supernode only" : "");
+    if (x && !was_elim && x->sched.is_eliminated) {
+        s->metrics.peers_eliminated++;
+        DF_LOGW("sched", "task %.16s: uploader %s (%s:%d) eliminated: %u failures for several "
+                "clients; it is no longer a source", t->id, x->cid, x->ip, x->port,
+                (unsigned)x->sched.service_errors);
+    }
+    return rc;
 }
 
 static void h_pull(struct df_http_call *call, void *arg)
@@ -231,7 +274,7 @@ static void h_pull(struct df_http_call *call, void *arg)
     if (q.status == DF_TASK_RUNNING && q.range[0] && q.result != DF_RESULT_INVALID) {
         int64_t n = t->piece_size ? df_proto_range_piece(q.range, t->piece_size) : -EINVAL;
         int is_ok = q.result == DF_RESULT_SUCCESS || q.result == DF_RESULT_SEMISUC;
-        if (n < 0 || sn_sched_report(&t->sched, &p->sched, (uint32_t)n, is_ok) < 0) {
+        if (n < 0 || apply_report(s, t, p, (uint32_t)n, is_ok, q.dst_cid) < 0) {
             snprintf(err, sizeof(err), "invalid range '%.64s' for this task", q.range);
             df_http_reply_result(call->req, DF_CODE_PARAM_ERROR, err, NULL);
             return;
@@ -241,9 +284,10 @@ static void h_pull(struct df_http_call *call, void *arg)
     }
     struct sn_sched_pick picks[SN_SCHED_MAX_DOWN];
     size_t np = 0;
-    enum sn_sched_decision d =
-        sn_sched_pick(&t->sched, &p->sched, s->cfg->down_limit, now, 120000, picks,
-                      DF_ARRAY_LEN(picks), &np);
+    uint64_t stall_before = t->sched.n_stall_picks;
+    enum sn_sched_decision d = sn_sched_pick(&t->sched, &p->sched, &s->lim, now, &s->rng, picks,
+                                             DF_ARRAY_LEN(picks), &np);
+    s->metrics.sched_stall_pieces += t->sched.n_stall_picks - stall_before;
     switch (d) {
     case SN_SCHED_FINISH: {
         p->is_success = 1;
@@ -254,8 +298,13 @@ static void h_pull(struct df_http_call *call, void *arg)
     }
     case SN_SCHED_CONTINUE: {
         json_t *arr = json_array();
-        for (size_t i = 0; i < np; i++)
-            json_array_append_new(arr, piece_json(s, t, p, picks[i].piece));
+        for (size_t i = 0; i < np; i++) {
+            json_array_append_new(arr, piece_json(s, t, p, &picks[i]));
+            if (picks[i].src == SN_SCHED_SRC_CDN)
+                s->metrics.sched_cdn_pieces++;
+            else
+                s->metrics.sched_peer_pieces++;
+        }
         df_http_reply_result(call->req, DF_CODE_PEER_CONTINUE, NULL, arr);
         return;
     }
@@ -328,7 +377,10 @@ static void h_service_down(struct df_http_call *call, void *arg)
         struct sn_peer *p = sn_task_peer_get(t, cid);
         if (p) {
             p->service_down_ms = now;
+            sn_sched_peer_down(&t->sched, &p->sched);
             found = 1;
+            DF_LOGI("sched", "task %.16s: peer %s service down: removed from every holder list",
+                    t->id, cid);
         }
     }
     if (!found) {
@@ -342,13 +394,17 @@ static void h_service_down(struct df_http_call *call, void *arg)
 
 static void h_piece_error(struct df_http_call *call, void *arg)
 {
-    (void)arg;
+    struct sn_server *s = arg;
     const char *type = df_http_query_get(&call->query, "errorType");
+    const char *src = df_http_query_get(&call->query, "srcCid");
     const char *dst = df_http_query_get(&call->query, "dstCid");
     const char *id = df_http_query_get(&call->query, "taskId");
     const char *range = df_http_query_get(&call->query, "range");
-    DF_LOGW("api", "piece error %.32s reported for task %.64s range %.48s from %.160s",
-            type ? type : "?", id ? id : "?", range ? range : "?", dst ? dst : "?");
+    DF_LOGW("api", "piece error %.32s reported by %.160s for task %.64s range %.48s from %.160s",
+            type ? type : "?", src ? src : "?", id ? id : "?", range ? range : "?",
+            dst ? dst : "?");
+    if (type && id && dst && range)
+        sn_verify_piece_error(s, type, id, dst, range);
     df_http_reply(call->req, 200, NULL, NULL, 0);
 }
 

@@ -73,6 +73,8 @@ char *sn_cdn_data_path(const struct sn_cdn *c, const char *id)
 
 int sn_cdn_active(const struct sn_cdn *c) { return c->njobs; }
 
+int sn_cdn_is_shutdown(const struct sn_cdn *c) { return c->is_shutdown; }
+
 /* ---- job lifetime ----------------------------------------------------------------------- */
 
 static void chunks_free(struct sn_cdn_chunk *c)
@@ -174,6 +176,7 @@ static void finish_success(struct sn_cdn_job *j)
     struct sn_task *t = j->task;
     t->cdn_status = SN_CDN_SUCCESS;
     t->sched.cdn_state = SN_SCHED_CDN_DONE;
+    t->sched.has_final = 1;
     t->is_reg_ready = 1;
     snprintf(t->real_md5, sizeof(t->real_md5), "%s", j->real_md5);
     snprintf(t->real_sha256, sizeof(t->real_sha256), "%s", j->real_sha256);

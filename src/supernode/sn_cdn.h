@@ -61,6 +61,8 @@ char *sn_cdn_data_path(const struct sn_cdn *c, const char *id);
 /* Removes the task's cache files (DELETE ?full=true): renamed away at once, unlinked on the
  * worker pool. The task must have no running job. */
 void sn_cdn_delete_files(struct sn_cdn *c, const char *id);
+/* 1 once sn_cdn_shutdown() ran (no new job can start). */
+int sn_cdn_is_shutdown(const struct sn_cdn *c);
 /* Number of downloads running. */
 int sn_cdn_active(const struct sn_cdn *c);
 

@@ -12,11 +12,13 @@
 #include <string.h>
 
 #include "df_util.h"
+#include "sn_sched.h"
 
 enum {
     OPT_PORT = 1000, OPT_DOWNLOAD_PORT, OPT_HOME, OPT_ADVERTISE, OPT_MAX_BW, OPT_SYS_BW,
     OPT_UP, OPT_DOWN, OPT_FAIL_ACCESS, OPT_GC_INIT, OPT_GC_META, OPT_TASK_EXPIRE, OPT_PEER_GC,
     OPT_CONFIG, OPT_CONSOLE, OPT_BIND, OPT_VERSION, OPT_CDN_PATTERN, OPT_POOL, OPT_PROFILER,
+    OPT_CDN_UP,
 };
 
 static const struct option k_opts[] = {
@@ -28,6 +30,7 @@ static const struct option k_opts[] = {
     {"system-bandwidth", required_argument, NULL, OPT_SYS_BW},
     {"up-limit", required_argument, NULL, OPT_UP},
     {"down-limit", required_argument, NULL, OPT_DOWN},
+    {"cdn-up-limit", required_argument, NULL, OPT_CDN_UP},
     {"fail-access-interval", required_argument, NULL, OPT_FAIL_ACCESS},
     {"gc-initial-delay", required_argument, NULL, OPT_GC_INIT},
     {"gc-meta-interval", required_argument, NULL, OPT_GC_META},
@@ -54,8 +57,9 @@ void sn_config_init(struct sn_config *c)
     c->bind_addr = df_xstrdup("::");
     c->max_bandwidth_bps = 200ull << 20;
     c->system_bandwidth_bps = 20ull << 20;
-    c->up_limit = 5;
-    c->down_limit = 4;
+    c->up_limit = SN_SCHED_DEF_UP_LIMIT;
+    c->down_limit = SN_SCHED_DEF_DOWN_LIMIT;
+    c->cdn_up_limit = SN_SCHED_DEF_CDN_UP_LIMIT;
     c->fail_access_interval_ms = 3 * 60 * 1000;
     c->gc_initial_delay_ms = 6 * 1000;
     c->gc_meta_interval_ms = 2 * 60 * 1000;
@@ -91,8 +95,11 @@ void sn_config_usage(FILE *f)
             "      --max-bandwidth rate            total network bandwidth (default 200MB)\n"
             "      --system-bandwidth rate         bandwidth reserved for the system; origin\n"
             "                                      downloads get max-system (default 20MB)\n"
-            "      --up-limit int                  concurrent uploads per peer (default 5)\n"
-            "      --down-limit int                concurrent piece downloads per client (default 4)\n"
+            "      --up-limit int                  concurrent uploads per peer (default %d)\n"
+            "      --down-limit int                concurrent piece downloads per client, at most\n"
+            "                                      %d (default %d)\n"
+            "      --cdn-up-limit int              concurrent piece uploads of the supernode per\n"
+            "                                      task (default %d)\n"
             "      --fail-access-interval duration how long an unreachable URL is refused (default 3m)\n"
             "      --gc-initial-delay duration     delay before the first GC (default 6s)\n"
             "      --gc-meta-interval duration     task and peer GC period (default 2m)\n"
@@ -106,7 +113,9 @@ void sn_config_usage(FILE *f)
             "  -D, --debug                         debug logging\n"
             "  -h, --help                          this help\n"
             "\n"
-            "Rates: 123, 20K, 20M, 1G (binary units, optional B). Durations: 90s, 3m, 1h30m, 500ms.\n");
+            "Rates: 123, 20K, 20M, 1G (binary units, optional B). Durations: 90s, 3m, 1h30m, 500ms.\n",
+            SN_SCHED_DEF_UP_LIMIT, SN_SCHED_MAX_DOWN, SN_SCHED_DEF_DOWN_LIMIT,
+            SN_SCHED_DEF_CDN_UP_LIMIT);
 }
 
 static int parse_port(const char *s, uint16_t *out)
@@ -194,6 +203,7 @@ int sn_config_parse(struct sn_config *c, int argc, char **argv, char err[DF_ERR_
         case OPT_SYS_BW: bad = df_parse_bytes(optarg, &c->system_bandwidth_bps) < 0; break;
         case OPT_UP: bad = parse_limit(optarg, &c->up_limit) < 0; break;
         case OPT_DOWN: bad = parse_limit(optarg, &c->down_limit) < 0; break;
+        case OPT_CDN_UP: bad = parse_limit(optarg, &c->cdn_up_limit) < 0; break;
         case OPT_FAIL_ACCESS: bad = parse_duration(optarg, &c->fail_access_interval_ms) < 0; break;
         case OPT_GC_INIT: bad = parse_duration(optarg, &c->gc_initial_delay_ms) < 0; break;
         case OPT_GC_META:

@@ -21,8 +21,9 @@ struct sn_config {
     char *config_path;              /* --config value or NULL; heap */
     uint64_t max_bandwidth_bps;     /* 200 MiB/s */
     uint64_t system_bandwidth_bps;  /* 20 MiB/s; origin cap = max - system (0 → unlimited) */
-    int up_limit;                   /* concurrent uploads per peer (5) */
-    int down_limit;                 /* concurrent pieces per client (4) */
+    int up_limit;                   /* concurrent uploads per peer (SN_SCHED_DEF_UP_LIMIT) */
+    int down_limit;                 /* concurrent pieces per client (SN_SCHED_DEF_DOWN_LIMIT) */
+    int cdn_up_limit;               /* concurrent supernode uploads per task (..._CDN_UP_LIMIT) */
     int64_t fail_access_interval_ms;/* 3m: how long a 404/unreachable URL is refused */
     int64_t gc_initial_delay_ms;    /* 6s */
     int64_t gc_meta_interval_ms;    /* 2m */

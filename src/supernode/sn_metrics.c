@@ -102,5 +102,22 @@ char *sn_metrics_render(const struct sn_metrics *m, const uint64_t tasks_by_stat
             "Body bytes received from origin servers.", m->origin_bytes);
     counter(&o, "damselfly_supernode_upload_bytes_total",
             "Bytes served on the download port.", m->upload_bytes);
+    add(&o, "# HELP damselfly_supernode_scheduled_pieces_total Piece tasks handed out, by source.\n"
+            "# TYPE damselfly_supernode_scheduled_pieces_total counter\n"
+            "damselfly_supernode_scheduled_pieces_total{source=\"supernode\"} %llu\n"
+            "damselfly_supernode_scheduled_pieces_total{source=\"peer\"} %llu\n",
+        (unsigned long long)m->sched_cdn_pieces, (unsigned long long)m->sched_peer_pieces);
+    counter(&o, "damselfly_supernode_stall_pieces_total",
+            "Supernode piece tasks given to an idle client although the piece was in flight or "
+            "held by a peer.", m->sched_stall_pieces);
+    counter(&o, "damselfly_supernode_peers_eliminated_total",
+            "Uploaders removed as sources after failing for several clients.",
+            m->peers_eliminated);
+    counter(&o, "damselfly_supernode_cdn_pieces_reverified_total",
+            "Supernode pieces re-read after a client reported a digest mismatch or a missing file.",
+            m->cdn_reverified);
+    counter(&o, "damselfly_supernode_cdn_pieces_bad_total",
+            "Re-verified supernode pieces found bad or missing (the copy is fetched again).",
+            m->cdn_bad);
     return o.s;
 }

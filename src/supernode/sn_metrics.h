@@ -20,6 +20,12 @@ struct sn_metrics {
     uint64_t pieces_downloaded_bytes; /* wrapped bytes of pieces clients reported done */
     uint64_t origin_bytes;          /* body bytes received from origins */
     uint64_t upload_bytes;          /* bytes served on the download port */
+    uint64_t sched_cdn_pieces;      /* piece tasks handed out with the supernode as source */
+    uint64_t sched_peer_pieces;     /* ... with a peer as source */
+    uint64_t sched_stall_pieces;    /* supernode pieces given by the stall rule (duplicates) */
+    uint64_t peers_eliminated;      /* uploaders eliminated (failed for several clients) */
+    uint64_t cdn_reverified;        /* supernode pieces re-read after a /peer/piece/error */
+    uint64_t cdn_bad;               /* of those, bad or missing */
     uint64_t gc_tasks;
     uint64_t gc_peers;
     size_t nhttp;

@@ -1,5 +1,6 @@
-/* Piece scheduling decisions over bitmaps (see sn_sched.h for the data model). Pure: callers
- * pass the time; nothing here does I/O or logs. */
+/* Scheduler state (see sn_sched.h for the data model): tasks, client slots, reports, holders,
+ * isolation (blacklist, elimination, service-down). Ordering and source choice live in
+ * sn_sched_pick.c. Pure: callers pass the time; nothing here does I/O or logs. */
 #include "sn_sched.h"
 
 #include <errno.h>
@@ -7,14 +8,41 @@
 #include <string.h>
 
 #include "df_util.h"
+#include "sn_sched_int.h"
 
 #define PIECES_ABSURD (1u << 24) /* 16 M pieces = 64 TiB at 4 MiB: refuse beyond */
+
+void sn_sched_limits_default(struct sn_sched_limits *l)
+{
+    *l = (struct sn_sched_limits){
+        .down_limit = SN_SCHED_DEF_DOWN_LIMIT,
+        .up_limit = SN_SCHED_DEF_UP_LIMIT,
+        .cdn_up_limit = SN_SCHED_DEF_CDN_UP_LIMIT,
+        .failure_limit = SN_SCHED_DEF_FAILURE_LIMIT,
+        .elim_errors = SN_SCHED_DEF_ELIM_ERRORS,
+        .elim_clients = SN_SCHED_DEF_ELIM_CLIENTS,
+        .running_timeout_ms = SN_SCHED_DEF_RUNNING_TIMEOUT_MS,
+        .stall_ms = SN_SCHED_DEF_STALL_MS,
+        .is_inflight_half = 1,
+        .is_cdn_spread = 1,
+    };
+}
+
+uint64_t sn_sched_rand(uint64_t *state)
+{
+    uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+/* ---- task ------------------------------------------------------------------------------- */
 
 void sn_sched_task_init(struct sn_sched_task *t, uint32_t total)
 {
     memset(t, 0, sizeof(*t));
     df_bitmap_init(&t->cdn, total);
-    t->holders = df_xcalloc(total ? total : 1, sizeof(*t->holders));
+    t->pc = df_xcalloc(total ? total : 1, sizeof(*t->pc));
     t->total = total;
     t->cdn_state = SN_SCHED_CDN_WAITING;
 }
@@ -22,30 +50,87 @@ void sn_sched_task_init(struct sn_sched_task *t, uint32_t total)
 void sn_sched_task_cleanup(struct sn_sched_task *t)
 {
     df_bitmap_cleanup(&t->cdn);
-    free(t->holders);
-    t->holders = NULL;
+    free(t->pc);
+    free(t->slots);
+    t->pc = NULL;
+    t->slots = NULL;
+    t->nslots = t->nclients = 0;
 }
 
 static void task_resize(struct sn_sched_task *t, uint32_t nbits)
 {
     uint32_t old = t->cdn.nbits;
     df_bitmap_resize(&t->cdn, nbits);
-    t->holders = df_xrealloc(t->holders, (nbits ? nbits : 1) * sizeof(*t->holders));
+    t->pc = df_xrealloc(t->pc, (nbits ? nbits : 1) * sizeof(*t->pc));
     if (nbits > old)
-        memset(t->holders + old, 0, (nbits - old) * sizeof(*t->holders));
+        memset(t->pc + old, 0, (nbits - old) * sizeof(*t->pc));
+}
+
+static void sat_inc(uint16_t *v)
+{
+    if (*v < UINT16_MAX)
+        (*v)++;
+}
+
+static void sat_dec(uint16_t *v)
+{
+    if (*v > 0)
+        (*v)--;
+}
+
+/* Adds (delta = +1) or removes (-1) c's holdings from the holder counts. */
+static void holders_apply(struct sn_sched_task *t, const struct sn_sched_client *c, int delta)
+{
+    for (int64_t i = df_bitmap_next_set(&c->have, 0); i >= 0 && (uint32_t)i < t->cdn.nbits;
+         i = df_bitmap_next_set(&c->have, (uint32_t)i + 1)) {
+        if (delta > 0)
+            sat_inc(&t->pc[i].holders);
+        else
+            sat_dec(&t->pc[i].holders);
+    }
+}
+
+int sn_sched_client_is_eligible(const struct sn_sched_client *c)
+{
+    return c->is_source && !c->is_down && !c->is_eliminated;
+}
+
+/* Sets c's eligibility flags, keeping the holder counts right. */
+static void set_eligibility(struct sn_sched_task *t, struct sn_sched_client *c, int is_source,
+                            int is_down, int is_eliminated)
+{
+    int was = sn_sched_client_is_eligible(c);
+    c->is_source = is_source;
+    c->is_down = is_down;
+    c->is_eliminated = is_eliminated;
+    int now = sn_sched_client_is_eligible(c);
+    if (was != now)
+        holders_apply(t, c, now ? 1 : -1);
 }
 
 void sn_sched_task_reset(struct sn_sched_task *t, uint32_t total)
 {
     df_bitmap_clear_all(&t->cdn);
+    for (uint32_t i = 0; i < t->nslots; i++) {
+        struct sn_sched_client *c = t->slots[i];
+        if (!c)
+            continue;
+        if (sn_sched_client_is_eligible(c))
+            holders_apply(t, c, -1);
+        df_bitmap_clear_all(&c->have);
+    }
     task_resize(t, total);
     t->total = total;
+    for (uint32_t i = 0; i < t->cdn.nbits; i++)
+        t->pc[i].holders = 0;
 }
 
 void sn_sched_task_set_total(struct sn_sched_task *t, uint32_t total)
 {
     if (total != t->cdn.nbits)
         task_resize(t, total);
+    if (total != t->total && t->total)
+        t->has_final = 0; /* the length changed: digests of the old file are not final */
     t->total = total;
 }
 
@@ -62,25 +147,159 @@ int sn_sched_cdn_add(struct sn_sched_task *t, uint32_t n)
     return 0;
 }
 
-void sn_sched_client_init(struct sn_sched_client *c)
+void sn_sched_cdn_drop(struct sn_sched_task *t, uint32_t n)
+{
+    if (n == UINT32_MAX)
+        df_bitmap_clear_all(&t->cdn);
+    else if (n < t->cdn.nbits)
+        df_bitmap_clear(&t->cdn, n);
+}
+
+/* ---- clients ---------------------------------------------------------------------------- */
+
+void sn_sched_bitmap_ensure(struct df_bitmap *b, uint32_t n)
+{
+    if (n >= b->nbits)
+        df_bitmap_resize(b, DF_MAX(n + 1, DF_MAX(64u, b->nbits * 2)));
+}
+
+void sn_sched_client_init(struct sn_sched_task *t, struct sn_sched_client *c, int is_source)
 {
     memset(c, 0, sizeof(*c));
     df_bitmap_init(&c->done, 0);
     df_bitmap_init(&c->have, 0);
+    df_bitmap_init(&c->blacklist, 0);
+    uint32_t i = 0;
+    while (i < t->nslots && t->slots[i])
+        i++;
+    if (i == t->nslots) {
+        DF_ASSERT(t->nslots < SN_SCHED_MAX_CLIENTS);
+        uint32_t ns = DF_MAX(8u, t->nslots * 2);
+        t->slots = df_xrealloc(t->slots, ns * sizeof(*t->slots));
+        memset(t->slots + t->nslots, 0, (ns - t->nslots) * sizeof(*t->slots));
+        t->nslots = ns;
+    }
+    t->slots[i] = c;
+    t->nclients++;
+    c->idx = (int32_t)i;
+    c->is_source = is_source != 0;
+}
+
+void sn_sched_release(struct sn_sched_task *t, struct sn_sched_running *r)
+{
+    if (r->is_released)
+        return;
+    r->is_released = 1;
+    if (r->piece < t->cdn.nbits) {
+        sat_dec(&t->pc[r->piece].inflight);
+        if (r->src == SN_SCHED_SRC_CDN)
+            sat_dec(&t->pc[r->piece].cdn_inflight);
+    }
+    if (r->src == SN_SCHED_SRC_CDN) {
+        if (t->cdn_load > 0)
+            t->cdn_load--;
+    } else if (r->src >= 0 && (uint32_t)r->src < t->nslots && t->slots[r->src]) {
+        struct sn_sched_client *src = t->slots[r->src];
+        if (src->up_load > 0)
+            src->up_load--;
+    }
+}
+
+/* Uploads served by c stop counting: downloaders keep their running entries (their dfget is
+ * still fetching; it reports the outcome) but they no longer charge c. is_leaving: c's slot
+ * is about to be freed (and maybe reused): the entries forget it as their source. */
+static void forget_uploads_of(struct sn_sched_task *t, struct sn_sched_client *c, int is_leaving)
+{
+    for (uint32_t i = 0; i < t->nslots; i++) {
+        struct sn_sched_client *d = t->slots[i];
+        if (!d || d == c)
+            continue;
+        for (uint32_t k = 0; k < d->nrunning; k++) {
+            struct sn_sched_running *r = &d->running[k];
+            if (r->src != c->idx)
+                continue;
+            sn_sched_release(t, r); /* no longer counted as in flight anywhere */
+            if (is_leaving)
+                r->src = SN_SCHED_SRC_NONE;
+        }
+    }
+    c->up_load = 0;
 }
 
 void sn_sched_client_cleanup(struct sn_sched_client *c, struct sn_sched_task *t)
 {
-    if (t) {
-        for (int64_t i = df_bitmap_next_set(&c->have, 0); i >= 0;
-             i = df_bitmap_next_set(&c->have, (uint32_t)i + 1)) {
-            if ((uint32_t)i < t->cdn.nbits && t->holders[i] > 0)
-                t->holders[i]--;
+    if (t && c->idx >= 0 && (uint32_t)c->idx < t->nslots && t->slots[c->idx] == c) {
+        for (uint32_t k = 0; k < c->nrunning; k++)
+            sn_sched_release(t, &c->running[k]);
+        if (sn_sched_client_is_eligible(c))
+            holders_apply(t, c, -1);
+        forget_uploads_of(t, c, 1);
+        for (uint32_t i = 0; i < t->nslots; i++) {
+            struct sn_sched_client *o = t->slots[i];
+            if (o && o != c && df_bitmap_test(&o->blacklist, (uint32_t)c->idx))
+                df_bitmap_clear(&o->blacklist, (uint32_t)c->idx);
         }
+        t->slots[c->idx] = NULL;
+        t->nclients--;
     }
     df_bitmap_cleanup(&c->done);
     df_bitmap_cleanup(&c->have);
+    df_bitmap_cleanup(&c->blacklist);
     c->nrunning = 0;
+    c->idx = -1;
+}
+
+void sn_sched_client_set_source(struct sn_sched_task *t, struct sn_sched_client *c,
+                                int is_source)
+{
+    set_eligibility(t, c, is_source != 0, 0, c->is_eliminated);
+}
+
+void sn_sched_peer_down(struct sn_sched_task *t, struct sn_sched_client *c)
+{
+    set_eligibility(t, c, c->is_source, 1, c->is_eliminated);
+    forget_uploads_of(t, c, 0);
+}
+
+/* Distinct clients that blacklisted slot idx. */
+static uint32_t blacklisted_by(const struct sn_sched_task *t, int32_t idx)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < t->nslots; i++)
+        if (t->slots[i] && df_bitmap_test(&t->slots[i]->blacklist, (uint32_t)idx))
+            n++;
+    return n;
+}
+
+/* Eliminated: never a source again; its own downloads stop charging their sources too (an
+ * uploader that fails for everyone is most often a dead host whose reports never come). */
+static void eliminate(struct sn_sched_task *t, struct sn_sched_client *x)
+{
+    set_eligibility(t, x, x->is_source, x->is_down, 1);
+    forget_uploads_of(t, x, 0);
+    for (uint32_t k = 0; k < x->nrunning; k++)
+        sn_sched_release(t, &x->running[k]);
+    t->n_eliminated++;
+}
+
+/* A failed piece from source src. is_counted: it closed a running entry (a repeated or
+ * late report only blacklists). */
+static void on_peer_failure(struct sn_sched_task *t, struct sn_sched_client *c, int32_t src,
+                            int is_counted, const struct sn_sched_limits *lim)
+{
+    if (src < 0 || (uint32_t)src >= t->nslots || !t->slots[src] || src == c->idx)
+        return;
+    struct sn_sched_client *x = t->slots[src];
+    if (x->is_down || x->is_eliminated)
+        return; /* already known gone: not the downloader's fault, nothing more to learn */
+    sn_sched_bitmap_ensure(&c->blacklist, (uint32_t)src);
+    df_bitmap_set(&c->blacklist, (uint32_t)src);
+    if (!is_counted)
+        return;
+    c->fail_count++;
+    x->service_errors++;
+    if (x->service_errors >= lim->elim_errors && blacklisted_by(t, src) >= lim->elim_clients)
+        eliminate(t, x);
 }
 
 /* A piece number a client may refer to: below the known total, else below what the CDN has. */
@@ -89,40 +308,40 @@ static int piece_valid(const struct sn_sched_task *t, uint32_t n)
     return t->total ? n < t->total : n < t->cdn.nbits;
 }
 
-static void bitmap_ensure(struct df_bitmap *b, uint32_t n)
-{
-    if (n >= b->nbits)
-        df_bitmap_resize(b, n + 1 > 64 ? n + 1 : 64);
-}
-
-static void running_remove(struct sn_sched_client *c, uint32_t n)
-{
-    for (uint32_t i = 0; i < c->nrunning; i++) {
-        if (c->running[i].piece == n) {
-            c->running[i] = c->running[--c->nrunning];
-            return;
-        }
-    }
-}
-
-static int running_has(const struct sn_sched_client *c, uint32_t n)
+static struct sn_sched_running *running_find(struct sn_sched_client *c, uint32_t n)
 {
     for (uint32_t i = 0; i < c->nrunning; i++)
         if (c->running[i].piece == n)
-            return 1;
-    return 0;
+            return &c->running[i];
+    return NULL;
 }
 
-int sn_sched_report(struct sn_sched_task *t, struct sn_sched_client *c, uint32_t n, int is_success)
+static void running_remove(struct sn_sched_client *c, struct sn_sched_running *r)
+{
+    *r = c->running[--c->nrunning];
+}
+
+int sn_sched_report(struct sn_sched_task *t, struct sn_sched_client *c, uint32_t n,
+                    int is_success, int32_t dst, const struct sn_sched_limits *lim)
 {
     if (!piece_valid(t, n))
         return -ERANGE;
-    running_remove(c, n);
+    struct sn_sched_running *r = running_find(c, n);
+    if (r && dst != SN_SCHED_SRC_NONE && r->src != SN_SCHED_SRC_NONE && r->src != dst)
+        r = NULL; /* stale: about an earlier assignment of n to c */
+    int32_t src = dst;
+    int is_counted = 0;
+    if (r) {
+        src = r->src;
+        is_counted = 1;
+        sn_sched_release(t, r);
+        running_remove(c, r);
+    }
     if (is_success) {
-        bitmap_ensure(&c->done, n);
+        sn_sched_bitmap_ensure(&c->done, n);
         df_bitmap_set(&c->done, n);
     } else {
-        c->fail_count++;
+        on_peer_failure(t, c, src, is_counted, lim);
     }
     return 0;
 }
@@ -131,72 +350,34 @@ int sn_sched_holder_add(struct sn_sched_task *t, struct sn_sched_client *c, uint
 {
     if (!piece_valid(t, n) || n >= t->cdn.nbits)
         return -ERANGE;
-    bitmap_ensure(&c->have, n);
+    struct sn_sched_running *r = running_find(c, n);
+    if (r) {
+        sn_sched_release(t, r);
+        running_remove(c, r);
+    }
+    sn_sched_bitmap_ensure(&c->done, n);
+    df_bitmap_set(&c->done, n);
+    sn_sched_bitmap_ensure(&c->have, n);
     if (!df_bitmap_test(&c->have, n)) {
         df_bitmap_set(&c->have, n);
-        if (t->holders[n] < UINT16_MAX)
-            t->holders[n]++;
+        if (sn_sched_client_is_eligible(c))
+            sat_inc(&t->pc[n].holders);
     }
     return 0;
 }
 
 int sn_sched_client_complete(const struct sn_sched_task *t, const struct sn_sched_client *c)
 {
-    if (t->cdn_state != SN_SCHED_CDN_DONE || t->total == 0)
+    if (!(t->cdn_state == SN_SCHED_CDN_DONE || t->has_final) || t->total == 0)
         return 0;
-    /* done may be larger than total (grown in steps of 64): count bits below total only. */
+    /* done may be larger than total (grown in steps): count bits below total only. */
     int64_t first_missing = df_bitmap_next_clear(&c->done, 0);
     return first_missing < 0 ? c->done.nbits >= t->total : (uint64_t)first_missing >= t->total;
 }
 
-size_t sn_sched_order(const struct sn_sched_task *t, const struct sn_sched_client *c,
-                      uint32_t *cand, size_t cap)
+size_t sn_sched_client_bytes(const struct sn_sched_client *c)
 {
-    size_t n = 0;
-    /* Lowest piece first: walk the CDN's set bits. Rarest-first (next issue) sorts this list
-     * by holders[] ascending, ties by distance to the mean running piece, then randomly. */
-    for (int64_t i = df_bitmap_next_set(&t->cdn, 0); i >= 0 && n < cap;
-         i = df_bitmap_next_set(&t->cdn, (uint32_t)i + 1)) {
-        uint32_t p = (uint32_t)i;
-        if (t->total && p >= t->total)
-            break;
-        if (df_bitmap_test(&c->done, p) || running_has(c, p))
-            continue;
-        cand[n++] = p;
-    }
-    return n;
-}
-
-enum sn_sched_decision sn_sched_pick(struct sn_sched_task *t, struct sn_sched_client *c,
-                                     int down_limit, int64_t now_ms, int64_t running_timeout_ms,
-                                     struct sn_sched_pick *out, size_t max_out, size_t *n_out)
-{
-    *n_out = 0;
-    if (t->cdn_state == SN_SCHED_CDN_FAILED)
-        return SN_SCHED_FAILED;
-    if (sn_sched_client_complete(t, c))
-        return SN_SCHED_FINISH;
-    if (running_timeout_ms > 0) {
-        for (uint32_t i = 0; i < c->nrunning;) {
-            if (now_ms - c->running[i].since_ms > running_timeout_ms)
-                c->running[i] = c->running[--c->nrunning];
-            else
-                i++;
-        }
-    }
-    uint32_t limit = (uint32_t)DF_MAX(1, DF_MIN(down_limit, SN_SCHED_MAX_DOWN));
-    if (c->nrunning >= limit)
-        return SN_SCHED_LIMITED;
-    size_t want = DF_MIN((size_t)(limit - c->nrunning), max_out);
-    uint32_t cand[SN_SCHED_MAX_DOWN];
-    size_t nc = sn_sched_order(t, c, cand, DF_MIN(want, DF_ARRAY_LEN(cand)));
-    for (size_t i = 0; i < nc; i++) {
-        /* Source choice: the supernode for now; the next issue walks holders of cand[i]
-         * (skipping down/blacklisted/overloaded peers) and falls back to the supernode. */
-        c->running[c->nrunning++] =
-            (struct sn_sched_running){.piece = cand[i], .src = SN_SCHED_SRC_CDN, .since_ms = now_ms};
-        out[i] = (struct sn_sched_pick){.piece = cand[i], .src = SN_SCHED_SRC_CDN};
-    }
-    *n_out = nc;
-    return nc ? SN_SCHED_CONTINUE : SN_SCHED_WAIT;
+    return sizeof(*c) + sizeof(struct sn_sched_client *) +
+           ((size_t)(c->done.nbits + 63) / 64 + (c->have.nbits + 63) / 64 +
+            (c->blacklist.nbits + 63) / 64) * 8;
 }

@@ -1,20 +1,23 @@
-/* Piece scheduler: PURE (state in, decisions out; no I/O, no clock reads: the time is passed
- * in). Decides which pieces a client (one dfget task, keyed by CID) fetches next and from whom.
+/* Piece scheduler: PURE (state in, decisions out; no I/O, no clock reads, no global state: the
+ * time and a PRNG state are passed in). Decides which pieces a client (one dfget task, keyed by
+ * CID) fetches next and from whom: a peer that holds the piece, or the supernode (the CDN).
+ * Algorithm, defaults and the measurements behind them: docs/internals/scheduling.md.
  *
  * Data model (one struct sn_sched_task per task, one struct sn_sched_client per dfget task):
- *   task:   cdn bitmap (pieces complete on the supernode's disk), holders[] (per piece, how many
- *           clients can serve it: the rarest-first key of the next issue), piece total (0 while
- *           the origin length is unknown; bitmaps then grow as pieces appear), CDN state.
- *   client: done bitmap (pieces the client verified and reported), have bitmap (pieces it can
- *           serve to others: set by /peer/piece/suc), a small running set (piece, source, since).
- * Memory per client: 2 × ceil(pieces/64) × 8 bytes + SN_SCHED_MAX_DOWN × 16 bytes (512) + a few
- * counters: a 1 GiB task (86 pieces of 12 MiB) costs 32 bytes of bitmaps per client.
+ *   task:   cdn bitmap (pieces complete on the supernode's disk); per piece 8 bytes of counters
+ *           (eligible holders, downloads in flight, supernode downloads in flight, supernode
+ *           hand-outs); a slot table client index → client (a client's slot is its "peer
+ *           index": running entries and blacklists refer to sources by slot); the supernode's
+ *           upload load for the task.
+ *   client: done bitmap (pieces it verified), have bitmap (pieces it serves: /peer/piece/suc),
+ *           blacklist bitmap (slots of sources it will not use again), a running set of at most
+ *           SN_SCHED_MAX_DOWN entries (piece, source, since), its upload load and error counters.
+ * Memory per client: sizeof(struct sn_sched_client) = 600 bytes (x86-64; 512 of them the
+ * running set) + 2 × ceil(pieces/64) × 8 (done, have) + ceil(clients/64) × 8 (blacklist), plus
+ * 8 bytes in the task's slot table: a 1 GiB task (114 pieces of 9 MiB) with 100 clients costs
+ * 600 + 32 + 16 + 8 = 656 bytes per client. No per-piece objects. Per task: 8 bytes per piece.
  *
- * Sources: in this issue every piece comes from the supernode (src == SN_SCHED_SRC_CDN). The
- * next issue adds peers: pick() will walk piece holders; sn_sched_order() is the hook where
- * rarest-first ordering replaces the lowest-piece-first order used now.
- *
- * Threading: loop thread only (or any single thread); the structs are not locked. */
+ * Threading: loop thread only (or any single thread); nothing is locked. */
 #ifndef SN_SCHED_H
 #define SN_SCHED_H
 
@@ -24,89 +27,184 @@
 #include "df_bitmap.h"
 
 #define SN_SCHED_MAX_DOWN 32   /* hard cap of the per-client in-flight limit (--down-limit) */
-#define SN_SCHED_SRC_CDN (-1)  /* running-piece source: the supernode itself */
+#define SN_SCHED_SRC_CDN (-1)  /* source: the supernode itself */
+#define SN_SCHED_SRC_NONE (-2) /* source unknown or gone (peer down, removed, eliminated) */
+#define SN_SCHED_MAX_CLIENTS (1u << 20) /* slots per task; sn_sched_client_init aborts beyond */
+
+/* Defaults (why: docs/internals/scheduling.md). */
+#define SN_SCHED_DEF_DOWN_LIMIT 4     /* pieces in flight per client (--down-limit) */
+#define SN_SCHED_DEF_UP_LIMIT 4       /* concurrent uploads per peer (--up-limit) */
+#define SN_SCHED_DEF_CDN_UP_LIMIT 8   /* concurrent supernode uploads per task (--cdn-up-limit) */
+#define SN_SCHED_DEF_FAILURE_LIMIT 5  /* failureCountLimit: above it, supernode only */
+#define SN_SCHED_DEF_ELIM_ERRORS 3    /* eliminationLimit: uploader failures ... */
+#define SN_SCHED_DEF_ELIM_CLIENTS 2   /* ... reported by at least this many distinct clients */
+#define SN_SCHED_DEF_RUNNING_TIMEOUT_MS 120000
+#define SN_SCHED_DEF_STALL_MS 1500    /* idle this long → one duplicate supernode piece */
 
 enum sn_sched_cdn {
     SN_SCHED_CDN_WAITING = 0, /* no download started yet */
     SN_SCHED_CDN_RUNNING,     /* downloading; pieces appear in cdn as they land on disk */
     SN_SCHED_CDN_DONE,        /* every piece on disk, total known */
-    SN_SCHED_CDN_FAILED,      /* download failed; pulls get an error until a retry */
+    SN_SCHED_CDN_FAILED,      /* download failed; pulls that cannot progress get an error */
 };
 
+struct sn_sched_limits {
+    int down_limit;           /* pieces in flight per client; clipped to [1, SN_SCHED_MAX_DOWN] */
+    int up_limit;             /* concurrent uploads per peer; >= 1 */
+    int cdn_up_limit;         /* concurrent supernode uploads per task; >= 1 */
+    uint32_t failure_limit;   /* a client with more failures is served by the supernode only */
+    uint32_t elim_errors;     /* an uploader with this many failures ... */
+    uint32_t elim_clients;    /* ... blacklisted by this many distinct clients is eliminated */
+    int64_t running_timeout_ms; /* running entries older than this are dropped (0 = never) */
+    int64_t stall_ms;         /* a client with nothing running and nothing schedulable under
+                                 the "supernode sends once" rule for this long gets one piece
+                                 from the supernode anyway (0 = at once) */
+    int is_inflight_half;     /* rarity counts a piece in flight to another client as half a
+                                 holder (measured: docs/internals/scheduling.md) */
+    int is_cdn_spread;        /* a client gets at most ceil(cdn_up_limit / clients) supernode
+                                 pieces at a time, so the supernode's unique pieces are spread
+                                 over the swarm at once (measured: see the doc) */
+};
+
+/* Per-piece task counters (saturating at UINT16_MAX). */
+struct sn_sched_piece {
+    uint16_t holders;         /* clients that can serve it (have bit, eligible source) */
+    uint16_t inflight;        /* clients fetching it now, from any source */
+    uint16_t cdn_inflight;    /* clients fetching it now from the supernode */
+    uint16_t cdn_sent;        /* times the supernode handed it out (statistics, tests) */
+};
+
+struct sn_sched_client;
+
 struct sn_sched_task {
-    struct df_bitmap cdn;     /* bit n: piece n complete on disk (and digests known) */
-    uint16_t *holders;        /* cdn.nbits entries: clients able to serve piece n (saturating) */
+    struct df_bitmap cdn;     /* bit n: piece n complete on the supernode's disk */
+    struct sn_sched_piece *pc;/* cdn.nbits entries */
     uint32_t total;           /* number of pieces; 0 = not known yet */
     enum sn_sched_cdn cdn_state;
+    int has_final;            /* the CDN completed once: total and the file digests are final
+                                 (kept while a repaired CDN copy is fetched again) */
+    uint32_t cdn_load;        /* supernode uploads in flight for this task */
+    struct sn_sched_client **slots; /* slot → client, NULL = free */
+    uint32_t nslots;          /* allocated entries of slots */
+    uint32_t nclients;
+    uint64_t n_cdn_picks;     /* pieces handed out from the supernode ... */
+    uint64_t n_peer_picks;    /* ... and from peers */
+    uint64_t n_stall_picks;   /* supernode pieces handed out by the stall rule */
+    uint64_t n_eliminated;    /* uploaders eliminated */
 };
 
 struct sn_sched_running {
-    uint32_t piece;
-    int32_t src;              /* SN_SCHED_SRC_CDN, or a peer index (next issue) */
+    uint32_t piece : 31;
+    uint32_t is_released : 1; /* its loads were released (source down, eliminated, removed) */
+    int32_t src;              /* SN_SCHED_SRC_CDN, a slot, or SN_SCHED_SRC_NONE (removed) */
     int64_t since_ms;         /* when it was handed out */
 };
 
 struct sn_sched_client {
+    int32_t idx;              /* slot in the task, -1 when detached */
     struct df_bitmap done;    /* pieces verified by the client */
     struct df_bitmap have;    /* pieces the client serves (reported via /peer/piece/suc) */
+    struct df_bitmap blacklist; /* slots of sources that failed this client */
     struct sn_sched_running running[SN_SCHED_MAX_DOWN];
     uint32_t nrunning;        /* <= SN_SCHED_MAX_DOWN */
-    uint32_t fail_count;      /* failed piece reports (clientErrorCount) */
-    int is_finished;          /* 600 was sent */
+    uint32_t up_load;         /* uploads to other clients in flight */
+    uint32_t fail_count;      /* clientErrorCount: failed pieces fetched from peers */
+    uint32_t service_errors;  /* serviceErrorCount: failures of its uploads */
+    int is_source;            /* registered an uploader port (port 0 = cdn pattern: never) */
+    int is_down;              /* /peer/service/down received (until it registers again) */
+    int is_eliminated;        /* failed for several clients: never a source again */
+    int64_t starve_since_ms;  /* 0, or since when it had nothing running and got nothing */
 };
 
 enum sn_sched_decision {
-    SN_SCHED_FINISH = 600,    /* client has every piece and the CDN is done */
+    SN_SCHED_FINISH = 600,    /* client has every piece and the file digests are final */
     SN_SCHED_CONTINUE = 601,  /* out[] holds 1..max_out pieces, now marked running */
     SN_SCHED_LIMITED = 603,   /* client already has down_limit pieces running (Go: 601 no data) */
     SN_SCHED_WAIT = 602,      /* nothing schedulable right now */
-    SN_SCHED_FAILED = 500,    /* CDN failed */
+    SN_SCHED_FAILED = 500,    /* CDN failed and nothing else can be scheduled */
 };
 
 struct sn_sched_pick {
     uint32_t piece;
-    int32_t src;
+    int32_t src;              /* SN_SCHED_SRC_CDN or a slot (t->slots[src] is the source) */
 };
+
+void sn_sched_limits_default(struct sn_sched_limits *l);
+
+/* Small PRNG (splitmix64) over a caller-owned state; any seed works. */
+uint64_t sn_sched_rand(uint64_t *state);
 
 /* total may be 0 (unknown). */
 void sn_sched_task_init(struct sn_sched_task *t, uint32_t total);
+/* Frees the task's arrays; clients must have been cleaned up (or are freed with t == NULL). */
 void sn_sched_task_cleanup(struct sn_sched_task *t);
-/* Forget every CDN piece (restart of a download from offset 0) and set a new total (0 ok). */
+/* The CDN restarts from offset 0 (origin content may have changed): forget every CDN piece,
+ * and every client's holdings (a peer's old pieces must not be served). New total (0 ok). */
 void sn_sched_task_reset(struct sn_sched_task *t, uint32_t total);
 /* Fixes the total (CDN finished or length learnt). Bits >= total are dropped. */
 void sn_sched_task_set_total(struct sn_sched_task *t, uint32_t total);
-/* Piece n is on disk. Grows the bitmaps when the total is unknown. -ERANGE if n >= total
+/* Piece n is on disk. Grows the arrays when the total is unknown. -ERANGE if n >= total
  * (known total) or n is absurdly large (>= 2^24 pieces). */
 int sn_sched_cdn_add(struct sn_sched_task *t, uint32_t n) __attribute__((warn_unused_result));
+/* The supernode's copy of piece n (or of every piece: n == UINT32_MAX) is gone or bad: it is
+ * no longer handed out from the supernode. Peers keep serving it. */
+void sn_sched_cdn_drop(struct sn_sched_task *t, uint32_t n);
 
-void sn_sched_client_init(struct sn_sched_client *c);
-/* Drops the client's holder contributions from t (t may be NULL) and frees its bitmaps. */
+/* Attaches a new client to t (takes a free slot). is_source: it registered an uploader port. */
+void sn_sched_client_init(struct sn_sched_task *t, struct sn_sched_client *c, int is_source);
+/* Releases the loads of its running pieces, drops its holder contributions, scrubs its slot
+ * from every other client (running sources, blacklists), detaches it and frees its bitmaps.
+ * t == NULL: only frees (the whole task is being freed). */
 void sn_sched_client_cleanup(struct sn_sched_client *c, struct sn_sched_task *t);
+/* (Re-)registration: sets whether it serves and revives a client that reported service-down
+ * (an eliminated client stays eliminated). */
+void sn_sched_client_set_source(struct sn_sched_task *t, struct sn_sched_client *c,
+                                int is_source);
+/* /peer/service/down: c is removed as a source of every piece at once; the uploads it was
+ * serving stop counting against anyone (their downloaders report them failed later). */
+void sn_sched_peer_down(struct sn_sched_task *t, struct sn_sched_client *c);
 
 /* Applies a /peer/task report for piece n. is_success: 501/503 → done, 500 → failure (the piece
- * becomes schedulable again). The running entry is removed either way. Returns 0, or -ERANGE
- * when n is not a piece of the task (nothing changes). */
+ * becomes schedulable again). dst: the reported source (slot, SN_SCHED_SRC_CDN or
+ * SN_SCHED_SRC_NONE when unknown). The report closes c's running entry for n (releasing its
+ * loads) unless dst names another source than the entry's: then it is a stale report of an
+ * earlier assignment (dfget repeats its last pull while it waits) and only a success counts.
+ * A failure that closes an entry whose source is a live peer X blacklists X for c, counts one
+ * clientErrorCount for c and one serviceErrorCount for X, and eliminates X once lim's
+ * thresholds are reached; a failure without an entry only blacklists (never counted twice).
+ * Returns 0, or -ERANGE when n is not a piece of the task (nothing changes). */
 int sn_sched_report(struct sn_sched_task *t, struct sn_sched_client *c, uint32_t n,
-                    int is_success) __attribute__((warn_unused_result));
-/* /peer/piece/suc: the client now serves piece n (holder). -ERANGE as above. Idempotent. */
+                    int is_success, int32_t dst, const struct sn_sched_limits *lim)
+    __attribute__((warn_unused_result));
+/* /peer/piece/suc: c now holds and serves piece n. Counts as a success report too (marks it
+ * done, releases the running entry and its load) since old dfgets fold some 503 reports.
+ * Idempotent: the holder is counted once. -ERANGE as above (and for a piece the CDN never
+ * announced while the total is unknown). */
 int sn_sched_holder_add(struct sn_sched_task *t, struct sn_sched_client *c, uint32_t n)
     __attribute__((warn_unused_result));
 
-/* Decides the reply to a pull. Running entries older than running_timeout_ms (0 = never) are
- * dropped first (a client that vanished mid-piece must not pin it). down_limit is clipped to
- * [1, SN_SCHED_MAX_DOWN]; at most min(max_out, down_limit - running) pieces are chosen and
- * marked running with since_ms = now_ms. */
+/* Decides the reply to a pull (see docs/internals/scheduling.md): expired running entries are
+ * dropped (loads released), then at most min(max_out, down_limit - running) pieces are chosen,
+ * rarest first, each with a source, and marked running with since_ms = now_ms. */
 enum sn_sched_decision sn_sched_pick(struct sn_sched_task *t, struct sn_sched_client *c,
-                                     int down_limit, int64_t now_ms, int64_t running_timeout_ms,
-                                     struct sn_sched_pick *out, size_t max_out, size_t *n_out);
+                                     const struct sn_sched_limits *lim, int64_t now_ms,
+                                     uint64_t *rng, struct sn_sched_pick *out, size_t max_out,
+                                     size_t *n_out);
 
-/* Ordering hook: fills cand[] (capacity cap) with schedulable pieces for c in the order they
- * should be tried; returns how many. Now: lowest piece number first. Next issue: rarest first
- * (holders[] ascending), ties by distance to the running centre. */
+/* The candidate order of a pull, without sources: schedulable pieces for c (on the CDN or held
+ * by an eligible peer; not done; not running for c), rarest first (2 × holders, plus 1 per
+ * download in flight to others when lim->is_inflight_half), ties by distance to the mean of
+ * c's running pieces (first missing piece when none runs), then random. Fills cand[] (capacity
+ * cap); returns how many. */
 size_t sn_sched_order(const struct sn_sched_task *t, const struct sn_sched_client *c,
-                      uint32_t *cand, size_t cap);
+                      const struct sn_sched_limits *lim, uint64_t *rng, uint32_t *cand,
+                      size_t cap);
 
-/* 1 when c holds every piece of a finished CDN. */
+/* 1 when c holds every piece and the task's total and file digests are final. */
 int sn_sched_client_complete(const struct sn_sched_task *t, const struct sn_sched_client *c);
+/* 1 when c may serve pieces (source port, not down, not eliminated). */
+int sn_sched_client_is_eligible(const struct sn_sched_client *c);
+/* Heap + inline bytes used by c (for the memory bound documented above). */
+size_t sn_sched_client_bytes(const struct sn_sched_client *c);
 
 #endif

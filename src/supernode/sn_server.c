@@ -4,6 +4,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <event2/event.h>
 
@@ -73,6 +74,11 @@ struct sn_server *sn_server_new(const struct sn_config *cfg, struct event_base *
     s->cfg = cfg;
     s->base = base;
     s->started_ms = df_now_ms();
+    sn_sched_limits_default(&s->lim);
+    s->lim.down_limit = cfg->down_limit;
+    s->lim.up_limit = cfg->up_limit;
+    s->lim.cdn_up_limit = cfg->cdn_up_limit;
+    s->rng = (uint64_t)df_now_us() ^ ((uint64_t)getpid() << 32);
     sn_registry_init(&s->reg);
     sn_metrics_init(&s->metrics);
     s->api = df_http_server_new(base, cfg->bind_addr, cfg->port, SN_API_MAX_BODY, err);

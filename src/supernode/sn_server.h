@@ -33,6 +33,8 @@ struct sn_server {
     struct sn_metrics metrics;
     struct event *gc_timer;
     int64_t started_ms;
+    struct sn_sched_limits lim;    /* scheduler limits from cfg */
+    uint64_t rng;                  /* scheduler PRNG state */
 };
 
 /* Binds both ports, creates the cache directory, starts the GC timer. Returns NULL and fills
@@ -51,6 +53,13 @@ void sn_api_install(struct sn_server *s);
 void sn_api_on_task_ready(struct sn_task *t, void *arg);
 /* Answers every deferred registration with 503 (shutdown). */
 void sn_api_shutdown(struct sn_server *s);
+/* Re-verification (sn_verify.c). A client's /peer/piece/error: when the faulty source is the
+ * supernode, the piece is re-read from the cache file off the loop and compared with its
+ * digests; a bad or missing copy stops being served and the task's file is fetched again. */
+void sn_verify_piece_error(struct sn_server *s, const char *type, const char *task_id,
+                           const char *dst_cid, const char *range);
+/* Called when t's CDN job ended: runs a re-fetch that was deferred while the job ran. */
+void sn_verify_on_cdn_end(struct sn_server *s, struct sn_task *t);
 /* Download port (sn_download.c): registers GET/HEAD /download/<id[0:3]>/<id> on s->dl. */
 void sn_download_install(struct sn_server *s);
 

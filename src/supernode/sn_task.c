@@ -3,6 +3,7 @@
 #include "sn_task.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -208,9 +209,26 @@ struct sn_peer *sn_task_peer_upsert(struct sn_task *t, const char *cid)
                        &p->call_system};
     for (size_t i = 0; i < DF_ARRAY_LEN(fields); i++)
         *fields[i] = df_xstrdup("");
-    sn_sched_client_init(&p->sched);
+    sn_sched_client_init(&t->sched, &p->sched, 0);
     sn_map_put(t->clients, p->cid, p);
     return p;
+}
+
+struct sn_peer *sn_task_peer_at(const struct sn_task *t, int32_t idx)
+{
+    if (idx < 0 || (uint32_t)idx >= t->sched.nslots || !t->sched.slots[idx])
+        return NULL;
+    return (struct sn_peer *)(void *)((char *)t->sched.slots[idx] - offsetof(struct sn_peer, sched));
+}
+
+int32_t sn_task_src_of(const struct sn_task *t, const char *cid)
+{
+    if (!cid || !*cid)
+        return SN_SCHED_SRC_NONE;
+    if (sn_task_is_cdn_cid(cid))
+        return SN_SCHED_SRC_CDN;
+    const struct sn_peer *p = sn_task_peer_get(t, cid);
+    return p ? p->sched.idx : SN_SCHED_SRC_NONE;
 }
 
 void sn_task_peer_remove(struct sn_task *t, struct sn_peer *p)

@@ -56,7 +56,8 @@ struct sn_task {
     char real_md5[65];         /* whole raw file, "" until SUCCESS */
     char real_sha256[65];
 
-    struct sn_piece_digest *digests; /* ndigests entries, valid where sched.cdn bit is set */
+    struct sn_piece_digest *digests; /* ndigests entries, valid for every piece the CDN announced
+                                        (kept when the supernode's copy is dropped) */
     uint32_t ndigests;
 
     struct sn_sched_task sched;
@@ -65,6 +66,10 @@ struct sn_task {
     void *pending;             /* sn_api's list of deferred registration replies */
     int refs;                  /* holders besides the registry (CDN job, pending replies) */
     int is_removed;            /* dropped from the registry; freed at the last unref */
+    int is_verifying;          /* a re-verification of a piece runs (sn_verify) */
+    int needs_refetch;         /* the cache copy is bad: fetch it again when the job ends */
+    uint32_t verified_piece;   /* last piece found intact, and when (de-duplicates reports) */
+    int64_t verified_ms;
 };
 
 /* A dfget task: one client (CID) downloading one task; also a future piece source. */
@@ -120,6 +125,11 @@ void sn_task_piece_sha256(const struct sn_task *t, uint32_t n, char out[65]);
 struct sn_peer *sn_task_peer_get(const struct sn_task *t, const char *cid);
 struct sn_peer *sn_task_peer_upsert(struct sn_task *t, const char *cid);
 void sn_task_peer_remove(struct sn_task *t, struct sn_peer *p);
+/* The client in scheduler slot idx (a pick's source), or NULL. */
+struct sn_peer *sn_task_peer_at(const struct sn_task *t, int32_t idx);
+/* Scheduler source of cid: SN_SCHED_SRC_CDN for a supernode CID ("cdnnode:" prefix), the
+ * slot of a known client, else SN_SCHED_SRC_NONE. */
+int32_t sn_task_src_of(const struct sn_task *t, const char *cid);
 void sn_peer_set_str(char **field, const char *val);
 
 /* "cdnnode:<ip>~<id>" of the supernode for task id into out. */

@@ -475,3 +475,292 @@ nginx_stat() {
   awk -v p="$1" '$2 == p { n++; b += $4 } END { printf "%d %d\n", n, b }' "$NGINX_ACCESS" 2>/dev/null ||
     echo "0 0"
 }
+
+# ---- swarm helpers (peers with their own uploader) ----------------------------------------------
+# A "peer" is a dfget run (start_peer) with its own work home $T/dfhome/NAME and its own uploader
+# port PEER_PORT[NAME]; its uploader (`dfget server`, forked by dfget) outlives the dfget run and
+# is found through /proc by the work home on its command line.
+declare -gA PEER_PID=() PEER_PORT=() PEER_RC=()
+
+# start_peer NAME [dfget args...]: start_dfget NAME args... --port <free port>.
+start_peer() {
+  local name=$1 port
+  shift
+  port=$(free_port)
+  PEER_PORT[$name]=$port
+  start_dfget "$name" "$@" --port "$port"
+  PEER_PID[$name]=$DFGET_PID
+}
+
+# wait_peer NAME: waits for a peer started with start_peer; sets PEER_RC[NAME] (and DFGET_RC).
+wait_peer() {
+  wait_dfget "${PEER_PID[$1]}"
+  PEER_RC[$1]=$DFGET_RC
+}
+
+# home_pids DIR: PIDs of live processes with an argument (or the value of --opt=VALUE) equal to
+# DIR or below DIR/ — the dfget run of that work home (and its `timeout` wrapper) and its uploader.
+# One grep over all command lines (fast enough to be used right before a kill).
+home_pids() {
+  local re
+  re=$(printf '%s' "$1" | sed 's/[][\\.^$*+?(){}|]/\\&/g')
+  grep -lzE -- "^(--[A-Za-z-]+=)?$re(/.*)?\$" /proc/[0-9]*/cmdline 2>/dev/null |
+    awk -F/ -v self="$$" '$3 != self { print $3 }' || true
+}
+
+# uploader_pids NAME: PIDs of the `dfget server` process(es) of peer NAME's work home.
+uploader_pids() {
+  local pid
+  for pid in $(home_pids "$T/dfhome/$1"); do
+    [ "$(tr '\0' '\n' < "/proc/$pid/cmdline" 2>/dev/null | sed -n 2p)" = server ] && echo "$pid"
+  done
+  return 0
+}
+
+# kill_peers NAME...: SIGKILL everything of the peers NAME... in one go (their timeout wrappers,
+# dfget runs and uploaders); fails unless all of it is gone within 3 s. Sets KILLED_PIDS.
+kill_peers() {
+  local i n pids
+  pids=$(for n; do home_pids "$T/dfhome/$n"; done | tr '\n' ' ')
+  KILLED_PIDS=$pids
+  for ((i = 0; i < 30; i++)); do
+    [ -z "${pids// /}" ] && break
+    # shellcheck disable=SC2086
+    kill -KILL $pids 2>/dev/null || true
+    sleep 0.1
+    pids=$(for n; do home_pids "$T/dfhome/$n"; done | tr '\n' ' ')
+  done
+  [ -z "${pids// /}" ] || fail "peers $* still have processes after SIGKILL: $pids"
+  for n; do
+    wait "${PEER_PID[$n]}" 2>/dev/null || true
+    PEER_RC[$n]=killed
+  done
+}
+kill_peer() { kill_peers "$1"; }
+
+# alive PID: the process exists and is not a zombie (kill -0 also succeeds for an unreaped zombie)
+alive() {
+  local st
+  st=$(awk '{ sub(/^.*\) /, ""); print $1 }' "/proc/$1/stat" 2>/dev/null || true)
+  [ -n "$st" ] && [ "$st" != Z ]
+}
+
+# kill_supernode PID: SIGKILL (no clean shutdown) and reap it, so pass() skips it.
+kill_supernode() {
+  kill -KILL "$1" 2>/dev/null || fail "supernode $1 already gone before SIGKILL"
+  wait "$1" 2>/dev/null || true
+}
+
+# sn_metric NAME [BASE]: value of metric NAME (no labels) in BASE/metrics (default $SN_BASE);
+# fails when the supernode does not answer or has no such metric.
+sn_metric() {
+  local body v
+  body=$(curl -sfg --max-time 5 "${2:-$SN_BASE}/metrics") || fail "cannot read ${2:-$SN_BASE}/metrics"
+  v=$(awk -v n="$1" '$1 == n { v = $2 } END { print v }' <<< "$body")
+  [ -n "$v" ] || fail "${2:-$SN_BASE}/metrics has no metric $1"
+  printf '%.0f\n' "$v"
+}
+
+# origin_counts PATH: "<requests> <body bytes>" served for PATH by the origin (nginx or origin.py)
+origin_counts() {
+  if [ "${ORIGIN_KIND:-origin.py}" = nginx ]; then
+    nginx_stat "$1"
+  else
+    echo "$(origin_requests "$1") $(origin_bytes "$1")"
+  fi
+}
+
+# summary_vals NAME: "<source> <supernode> <peers> <time>" of run NAME, or nothing when it has
+# no well-formed summary line (never fails).
+summary_vals() {
+  local line
+  line=$(grep '^summary:' "$T/run/$1.out" 2>/dev/null | tail -n 1 || true)
+  [[ "$line" =~ $SUMMARY_RE ]] || return 0
+  echo "${BASH_REMATCH[1]} ${BASH_REMATCH[4]} ${BASH_REMATCH[7]} ${BASH_REMATCH[10]}"
+}
+
+# sum_summary FIELD NAME...: sum of FIELD (source | supernode | peers) over the runs NAME...
+sum_summary() {
+  local f=$1 n s=0 v
+  shift
+  for n; do
+    v=$(summary_field "$n" "$f")
+    s=$((s + v))
+  done
+  echo "$s"
+}
+
+# peer_table NAME...: one line per peer: exit code, dfget time, MiB from source/supernode/peers.
+peer_table() {
+  local n v src sn pr t
+  printf '    %-8s %6s %6s %9s %12s %12s %12s\n' peer port exit time source supernode peers
+  for n; do
+    v=$(summary_vals "$n")
+    if [ -n "$v" ]; then
+      read -r src sn pr t <<< "$v"
+      printf '    %-8s %6s %6s %8ss %8.1f MiB %8.1f MiB %8.1f MiB\n' "$n" "${PEER_PORT[$n]:--}" \
+        "${PEER_RC[$n]:--}" "$t" "$(awk -v b="$src" 'BEGIN { print b / 1048576 }')" \
+        "$(awk -v b="$sn" 'BEGIN { print b / 1048576 }')" "$(awk -v b="$pr" 'BEGIN { print b / 1048576 }')"
+    else
+      printf '    %-8s %6s %6s %9s %12s %12s %12s\n' "$n" "${PEER_PORT[$n]:--}" "${PEER_RC[$n]:--}" - - - -
+    fi
+  done
+}
+
+# wait_until SECONDS CMD...: polls CMD every 0.1 s until it succeeds (0) or SECONDS pass (1).
+wait_until() {
+  local secs=$1 i
+  shift
+  for ((i = 0; i < secs * 10; i++)); do
+    "$@" && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+# ================================================================================================
+# ---- dfdaemon helpers (registry origin, test image, dfdaemon instances) ------------------------
+# Appended for the dfdaemon tests (tests/e2e/test_dfd_*.sh); nothing above depends on them.
+# Origin = Debian's docker-registry (distribution v2) with its own config and storage in $T.
+_REG_SEQ=0
+_DFD_PIDS=()
+cat > "$T/run/policy.json" <<'POLICY'
+{"default": [{"type": "insecureAcceptAnything"}]}
+POLICY
+# skopeo never reads the host's credentials (REGISTRY_AUTH_FILE is set for skopeo only: the
+# registry itself would read REGISTRY_* variables as configuration overrides).
+SKOPEO=(env "REGISTRY_AUTH_FILE=$T/run/containers-auth.json" skopeo --policy "$T/run/policy.json")
+
+need_registry_tools() {
+  local b
+  for b in docker-registry skopeo htpasswd; do
+    command -v "$b" > /dev/null || fail "$b not installed (run scripts/install-deps.sh)"
+  done
+}
+
+# start_registry [--htpasswd USER PASS]: sets REG_PORT REG_PID REG_HOST (127.0.0.1:port)
+# REG_BASE (http://REG_HOST) REG_DIR REG_LOG (access log + registry log lines).
+start_registry() {
+  local user="" pass="" auth="" i code
+  if [ "${1:-}" = --htpasswd ]; then user=$2; pass=$3; shift 3; fi
+  _REG_SEQ=$((_REG_SEQ + 1))
+  REG_DIR="$T/registry$_REG_SEQ"
+  mkdir -p "$REG_DIR/store"
+  REG_PORT=$(free_port)
+  REG_HOST="127.0.0.1:$REG_PORT"
+  REG_BASE="http://$REG_HOST"
+  REG_LOG="$T/run/registry$_REG_SEQ.err"
+  if [ -n "$user" ]; then
+    htpasswd -Bbn "$user" "$pass" > "$REG_DIR/htpasswd"
+    auth="auth:
+  htpasswd:
+    realm: damselfly-test
+    path: $REG_DIR/htpasswd"
+  fi
+  cat > "$REG_DIR/config.yml" <<CONF
+version: 0.1
+log:
+  level: warn
+  accesslog:
+    disabled: false
+storage:
+  filesystem:
+    rootdirectory: $REG_DIR/store
+  delete:
+    enabled: true
+http:
+  addr: $REG_HOST
+  secret: damselfly-test-secret
+$auth
+CONF
+  docker-registry serve "$REG_DIR/config.yml" > "$REG_LOG" 2>&1 &
+  REG_PID=$!
+  track_pid "$REG_PID"
+  wait_port "$REG_PORT" "$REG_PID"
+  for ((i = 0; i < 50; i++)); do
+    code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$REG_BASE/v2/" || true)
+    [ "$code" = 200 ] || [ "$code" = 401 ] && return 0
+    sleep 0.1
+  done
+  fail "docker-registry on $REG_HOST does not answer /v2/"
+}
+
+# push_image REPO LAYERS KIB [USER:PASS]: builds an OCI layout with LAYERS random layers of KIB
+# KiB (tests/e2e/dfd_mkimage.py) and pushes it to the current registry as REPO:latest.
+# skopeo gzips the layers on push; the registry's layer digests are printed by reg_layers.
+push_image() {
+  local repo=$1 n=$2 kib=$3 creds=${4:-} dir="$T/img-${1//\//_}" c=()
+  [ -n "$creds" ] && c=(--dest-creds "$creds")
+  python3 "$DF_TESTS/e2e/dfd_mkimage.py" "$dir" "$n" "$kib" > "$dir.layers"
+  "${SKOPEO[@]}" copy -q --dest-tls-verify=false "${c[@]}" "oci:$dir:latest" \
+    "docker://$REG_HOST/$repo:latest" > "$T/run/push.out" 2>&1 ||
+    fail "skopeo push of $repo failed: $(tail -3 "$T/run/push.out")"
+}
+
+# reg_layers REPO [USER:PASS]: layer digests of REPO:latest, straight from the registry.
+reg_layers() {
+  local c=()
+  [ -n "${2:-}" ] && c=(--creds "$2")
+  "${SKOPEO[@]}" inspect --raw --tls-verify=false "${c[@]}" "docker://$REG_HOST/$1:latest" |
+    python3 -c 'import json,sys; print("\n".join(l["digest"] for l in json.load(sys.stdin)["layers"]))'
+}
+
+# reg_count METHOD PATH_SUBSTRING [STATUS]: requests in the registry access log.
+reg_count() {
+  awk -v m="\"$1" -v p="$2" -v s="${3:-}" '
+    index($0, m " ") && index($0, p) { split($0, q, "\""); split(q[3], r, " ");
+      if (s == "" || r[1] == s) n++ } END { print n + 0 }' "$REG_LOG"
+}
+
+# start_dfdaemon NAME [dfdaemon args...]: own work home $T/dfd-NAME, an empty config file
+# unless --config is passed, a free port. Output in $T/run/dfd-NAME.err.
+# Sets DFD_PORT DFD_PID DFD_HOST DFD_BASE DFD_HOME DFD_LOG.
+start_dfdaemon() {
+  local name=$1 cfg=() a
+  shift
+  DFD_HOME="$T/dfd-$name"
+  mkdir -p "$DFD_HOME"
+  for a in "$@"; do [ "$a" = --config ] && cfg=(x); done
+  if [ ${#cfg[@]} -eq 0 ]; then
+    : > "$DFD_HOME/dfdaemon.yml"
+    cfg=(--config "$DFD_HOME/dfdaemon.yml")
+  else
+    cfg=()
+  fi
+  DFD_PORT=$(free_port)
+  DFD_HOST="127.0.0.1:$DFD_PORT"
+  DFD_BASE="http://$DFD_HOST"
+  DFD_LOG="$DFD_HOME/logs/dfdaemon.log"
+  "$DF_BIN/dfdaemon" --port "$DFD_PORT" --workHome "$DFD_HOME" "${cfg[@]}" "$@" \
+    > "$T/run/dfd-$name.err" 2>&1 &
+  DFD_PID=$!
+  track_pid "$DFD_PID"
+  _DFD_PIDS+=("$DFD_PID")
+  wait_port "$DFD_PORT" "$DFD_PID"
+}
+
+# dfd_alive WHAT: the last started dfdaemon must still run.
+dfd_alive() { kill -0 "$DFD_PID" 2>/dev/null || fail "dfdaemon died after: $*"; }
+
+# dfd_metric NAME_WITH_LABELS: value from /metrics of the last dfdaemon ("" if absent).
+dfd_metric() {
+  curl -s --max-time 5 "$DFD_BASE/metrics" | awk -v k="$1" '$1 == k { print $2 }'
+}
+
+# dfd_stop_all: SIGTERM to every dfdaemon; each must exit 0 within 10 s (ASan leak check).
+dfd_stop_all() {
+  local pid rc i
+  for pid in "${_DFD_PIDS[@]}"; do
+    kill -0 "$pid" 2>/dev/null || fail "dfdaemon $pid is gone before the end of the test"
+    kill -TERM "$pid"
+    for ((i = 0; i < 100; i++)); do
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill -0 "$pid" 2>/dev/null && fail "dfdaemon $pid did not exit within 10 s of SIGTERM"
+    rc=0
+    wait "$pid" 2>/dev/null || rc=$?
+    [ "$rc" = 0 ] || fail "dfdaemon $pid exited with status $rc on SIGTERM (expected 0)"
+  done
+  _DFD_PIDS=()
+}

@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -238,6 +240,88 @@ static void test_write_error(void **state)
     event_base_free(c.base);
 }
 
+/* Copy mode: the mirror gets exactly the main file's bytes, reset() truncates it as well. */
+static void test_mirror(void **state)
+{
+    struct ctx c = {0};
+    c.base = event_base_new();
+    int fd = tmpfile_fd();
+    char mpath[] = "/tmp/test_dfget_writer_mirror_XXXXXX";
+    int mfd = mkstemp(mpath);
+    assert_true(mfd >= 0);
+    char err[DF_ERR_LEN];
+    struct dfget_writer *w = dfget_writer_new(c.base, fd, NULL, NULL, err);
+    dfget_writer_set_mirror(w, mfd, mpath); /* the writer owns mfd now */
+    size_t len = 5 * PAY + 3;
+    unsigned char *data = malloc(len);
+    for (size_t i = 0; i < len; i++)
+        data[i] = (unsigned char)(i * 13 + 1);
+    unsigned char junk[3 * PAY];
+    memset(junk, 0xee, sizeof(junk));
+    dfget_writer_reset(w, PS, 0, 0, 0); /* a first attempt with a longer layout … */
+    write_chunks(w, junk, 2, 0, PAY);
+    dfget_writer_reset(w, PS, 1, 1, (int64_t)len); /* … abandoned (migration) */
+    for (uint32_t p = 6; p-- > 0;) {
+        uint32_t plen = p == 5 ? 3 : PAY;
+        write_chunks(w, data, p, 0, plen);
+        dfget_writer_commit(w, p, plen, on_commit, p, &c);
+    }
+    dfget_writer_finish(w, 6, on_finish, &c);
+    event_base_dispatch(c.base);
+    assert_int_equal(c.finish_err, 0);
+    dfget_writer_free(w);
+    int rfd = open(mpath, O_RDONLY);
+    assert_true(rfd >= 0);
+    unsigned char *back = malloc(len + 1);
+    assert_int_equal(pread(rfd, back, len + 1, 0), (ssize_t)len);
+    assert_memory_equal(back, data, len);
+    assert_int_equal(pread(fd, back, len + 1, 0), (ssize_t)len);
+    assert_memory_equal(back, data, len);
+    close(rfd);
+    close(fd);
+    unlink(mpath);
+    event_base_free(c.base);
+    free(back);
+    free(data);
+}
+
+/* A failing mirror never fails the download; its file is removed so nobody serves it. */
+static void test_mirror_failure(void **state)
+{
+    struct ctx c = {0};
+    c.base = event_base_new();
+    int fd = tmpfile_fd();
+    char mpath[] = "/tmp/test_dfget_writer_mirror_XXXXXX";
+    int tfd = mkstemp(mpath);
+    assert_true(tfd >= 0);
+    close(tfd);
+    int fds[2];
+    assert_int_equal(pipe(fds), 0); /* pwrite on a pipe fails with ESPIPE */
+    char err[DF_ERR_LEN];
+    struct dfget_writer *w = dfget_writer_new(c.base, fd, NULL, NULL, err);
+    dfget_writer_set_mirror(w, fds[1], mpath);
+    unsigned char data[2 * PAY];
+    memset(data, 7, sizeof(data));
+    dfget_writer_reset(w, PS, 1, 0, 0);
+    for (uint32_t p = 0; p < 2; p++) {
+        write_chunks(w, data, p, 0, PAY);
+        dfget_writer_commit(w, p, PAY, on_commit, p, &c);
+    }
+    dfget_writer_finish(w, 2, on_finish, &c);
+    event_base_dispatch(c.base);
+    assert_int_equal(c.finish_err, 0);
+    assert_int_equal(c.commit_errs, 0);
+    char want[DF_DIGEST_HEX_MAX];
+    df_md5_hex(data, sizeof(data), want);
+    assert_string_equal(c.md5, want);
+    assert_int_equal(access(mpath, F_OK), -1);
+    assert_int_equal(errno, ENOENT);
+    dfget_writer_free(w);
+    close(fds[0]);
+    close(fd);
+    event_base_free(c.base);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -245,6 +329,8 @@ int main(void)
         cmocka_unit_test(test_stream_mode),
         cmocka_unit_test(test_missing_piece),
         cmocka_unit_test(test_write_error),
+        cmocka_unit_test(test_mirror),
+        cmocka_unit_test(test_mirror_failure),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

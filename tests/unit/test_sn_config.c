@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include "sn_config.h"
+#include "sn_sched.h"
 
 static int parse(struct sn_config *c, char *err, int argc, char **argv)
 {
@@ -30,8 +31,9 @@ static void test_defaults(void **state)
     assert_int_equal(c.max_bandwidth_bps, 200ull << 20);
     assert_int_equal(c.system_bandwidth_bps, 20ull << 20);
     assert_int_equal(sn_config_origin_bps(&c), 180ull << 20);
-    assert_int_equal(c.up_limit, 5);
-    assert_int_equal(c.down_limit, 4);
+    assert_int_equal(c.up_limit, SN_SCHED_DEF_UP_LIMIT);
+    assert_int_equal(c.down_limit, SN_SCHED_DEF_DOWN_LIMIT);
+    assert_int_equal(c.cdn_up_limit, SN_SCHED_DEF_CDN_UP_LIMIT);
     assert_int_equal(c.fail_access_interval_ms, 180000);
     assert_int_equal(c.gc_initial_delay_ms, 6000);
     assert_int_equal(c.gc_meta_interval_ms, 120000);
@@ -48,7 +50,7 @@ static void test_values(void **state)
     char err[DF_ERR_LEN];
     char *argv[] = {"supernode", "--port", "20002", "--download-port=20001", "--home-dir", "/tmp/x",
                     "--advertise-ip", "[::1]", "--max-bandwidth", "1G", "--system-bandwidth",
-                    "0", "--up-limit", "7", "--down-limit", "3", "--fail-access-interval", "90s",
+                    "0", "--up-limit", "7", "--down-limit", "3", "--cdn-up-limit", "6", "--fail-access-interval", "90s",
                     "--gc-initial-delay", "500ms", "--gc-meta-interval", "1m30s",
                     "--task-expire-time", "2h", "--peer-gc-delay", "10", "-D", "--console",
                     "--bind", "127.0.0.1", "--config", "/nonexistent.yml", NULL};
@@ -61,6 +63,7 @@ static void test_values(void **state)
     assert_int_equal(sn_config_origin_bps(&c), 1ull << 30);
     assert_int_equal(c.up_limit, 7);
     assert_int_equal(c.down_limit, 3);
+    assert_int_equal(c.cdn_up_limit, 6);
     assert_int_equal(c.fail_access_interval_ms, 90000);
     assert_int_equal(c.gc_initial_delay_ms, 500);
     assert_int_equal(c.gc_meta_interval_ms, 90000);

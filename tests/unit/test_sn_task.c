@@ -73,10 +73,16 @@ static void test_refs_and_pieces(void **state)
 
     struct sn_peer *p = sn_task_peer_upsert(t, "c1");
     assert_ptr_equal(sn_task_peer_upsert(t, "c1"), p);
+    assert_ptr_equal(sn_task_peer_at(t, p->sched.idx), p);
+    assert_int_equal(sn_task_src_of(t, "c1"), p->sched.idx);
+    assert_int_equal(sn_task_src_of(t, cid), SN_SCHED_SRC_CDN);
+    assert_int_equal(sn_task_src_of(t, "nobody"), SN_SCHED_SRC_NONE);
+    assert_null(sn_task_peer_at(t, p->sched.idx + 1));
+    sn_sched_client_set_source(&t->sched, &p->sched, 1); /* registered with an uploader port */
     assert_int_equal(sn_sched_holder_add(&t->sched, &p->sched, 2), 0);
-    assert_int_equal(t->sched.holders[2], 1);
+    assert_int_equal(t->sched.pc[2].holders, 1);
     sn_task_peer_remove(t, p);
-    assert_int_equal(t->sched.holders[2], 0);
+    assert_int_equal(t->sched.pc[2].holders, 0);
     assert_null(sn_task_peer_get(t, "c1"));
 
     /* a referenced task survives removal until the last unref (ASan checks the free) */

@@ -63,6 +63,17 @@ def _f(v, fmt="%.2f"):
     return "-" if v is None else fmt % v
 
 
+def _busy(r, doc):
+    """'busy% (ours%)': whole machine over the timed window, and our processes' share of it."""
+    if r.get("cpu_busy_pct") is None:
+        return "-"
+    cpus = (doc.get("hardware") or {}).get("cpus") or 1
+    ours = (r.get("cpu_s") or {}).get("total")
+    if ours is None or not r.get("wall_s"):
+        return "%.0f" % r["cpu_busy_pct"]
+    return "%.0f (%.0f)" % (r["cpu_busy_pct"], 100.0 * ours / (r["wall_s"] * cpus))
+
+
 def markdown(doc):
     cfg = doc["config"]
     ts = doc["tstar_s"]
@@ -82,7 +93,7 @@ def markdown(doc):
     lines.append("")
     lines.append("| system | status | makespan s | makespan / T* | p50 / T* | p95 / T* | "
                  "origin egress / F | supernode egress / F | CPU s (clients + services) | "
-                 "peak RSS MiB (client / service) | host CPU busy % |")
+                 "peak RSS MiB (client / service) | host CPU busy % (ours) |")
     lines.append("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in doc["systems"]:
         if r["status"] == "SKIPPED":
@@ -101,7 +112,7 @@ def markdown(doc):
             _f(r.get("supernode_egress_over_F"), "%.3f") if r["system"] == "damselfly" else "-",
             _f(cpu.get("total"), "%.1f"),
             "%.0f / %.0f" % (cl_rss / 1024.0, svc_rss / 1024.0) if cpu else "-",
-            _f(r.get("cpu_busy_pct"), "%.0f")))
+            _busy(r, doc)))
     lines.append("")
     dfs = [r for r in doc["systems"] if r.get("bytes_share") and r["system"] == "damselfly"]
     for r in dfs:
@@ -147,6 +158,7 @@ def plot_cdf(doc, png_path, workdir):
     if not shutil.which("gnuplot"):
         return "gnuplot not installed"
     series = []
+    xmax = 1.0
     for r in doc["systems"]:
         times = sorted(h["time_over_tstar"] for h in r.get("hosts", [])
                        if h.get("status") == "ok" and "time_over_tstar" in h)
@@ -155,13 +167,17 @@ def plot_cdf(doc, png_path, workdir):
         dat = os.path.join(workdir, "cdf-%s.dat" % r["system"])
         n = len(r["hosts"])
         with open(dat, "w") as f:
-            f.write("0 0\n")
+            f.write("%.5f 0\n" % times[0])
             for i, t in enumerate(times, 1):
                 f.write("%.5f %.5f\n" % (t, i / float(n)))
         label = r["system"] + ("" if r["status"] == "ok" else " (FAILED)")
         series.append((dat, label))
+        xmax = max(xmax, times[-1])
     if not series:
         return "no system produced completion times"
+    # log x axis: the P2P systems sit near 1, direct pulls sit near N
+    ticks = [t for t in (0.9, 1, 1.1, 1.25, 1.5, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64)
+             if t <= xmax * 1.5]
     cfg = doc["config"]
     gp = os.path.join(workdir, "cdf.gp")
     with open(gp, "w") as f:
@@ -169,10 +185,18 @@ def plot_cdf(doc, png_path, workdir):
         f.write("set output '%s'\n" % png_path)
         f.write('set title "Completion-time CDF: N=%d, F=%s, %s links (T* = %.1f s)"\n'
                 % (cfg["peers"], cfg["size"], cfg["uplink"], doc["tstar_s"]))
-        f.write('set xlabel "completion time / T*"\nset ylabel "fraction of hosts done"\n')
-        f.write("set key bottom right\nset grid\nset yrange [0:1.05]\nset xrange [0:*]\n")
+        f.write('set xlabel "completion time / T*  (log scale)"\n')
+        f.write('set ylabel "fraction of hosts done"\n')
+        f.write("set key bottom right\nset grid\nset yrange [0:1.05]\n")
+        f.write("set logscale x\nset xrange [0.9:%.3f]\n" % (xmax * 1.15))
+        f.write("set xtics (%s)\n" % ", ".join('"%g" %g' % (t, t) for t in ticks))
         f.write("set arrow from 1, graph 0 to 1, graph 1 nohead dt 2 lc rgb 'gray40'\n")
         f.write("set label 'T*' at 1, graph 0.96 offset 0.6,0 left\n")
+        floor = 1.0 / doc["wire_efficiency"]
+        f.write("set arrow from %.4f, graph 0 to %.4f, graph 0.9 nohead dt 3 lc rgb 'gray60'\n"
+                % (floor, floor))
+        f.write("set label 'TCP floor' at %.4f, graph 0.88 offset 0.6,0 left tc rgb 'gray50'\n"
+                % floor)
         f.write("plot " + ", ".join("'%s' using 1:2 with steps lw 2 title '%s'" % (d, t)
                                     for d, t in series) + "\n")
     p = subprocess.run(["gnuplot", gp], stdout=subprocess.PIPE, stderr=subprocess.PIPE,

@@ -1,0 +1,476 @@
+/* Blob store + single-flight fetch: complete blobs are verified files under <localrepo>/sha256,
+ * a fetch streams the upstream body into <hex>.part through one ordered writer thread that
+ * also hashes it, and readers follow the written prefix (minus the last byte until verified).
+ * Reader notifications are always delivered from a per-reader event, never from inside a curl
+ * or workpool callback, so a reader's owner may do anything in its callback. */
+#include "dfd_blob.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "df_digest.h"
+#include "df_http_client.h"
+#include "df_log.h"
+#include "df_util.h"
+#include "df_workpool.h"
+
+struct fetch {
+    struct dfd_blobs *bs;
+    char hex[DF_SHA256_HEX_LEN + 1];
+    char *part_path, *final_path;
+    int fd;                         /* .part, written by the worker only */
+    struct df_http_req *up;
+    int64_t size;                   /* -1 until the upstream headers */
+    uint64_t received;              /* bytes handed to the writer */
+    uint64_t written;               /* bytes on disk (ordered prefix) */
+    int is_paused, is_finished, is_orphan;
+    int pending_jobs;               /* writer jobs whose done() has not run */
+    struct df_digest *sha;          /* used by the worker thread only */
+    struct dfd_blob_reader *readers;
+    struct fetch *next;
+};
+
+struct dfd_blob_reader {
+    struct dfd_blobs *bs;
+    struct fetch *f;                /* NULL once complete, failed or cached */
+    int fd;                         /* own read-only fd */
+    int64_t size;
+    int is_cached, is_complete, is_failed;
+    int pend;                       /* pending notifications: bit per enum dfd_blob_event */
+    int fail_err;
+    long fail_status;
+    struct event *ev;
+    dfd_blob_cb cb;
+    void *arg;
+    struct dfd_blob_reader *next;   /* in f->readers */
+};
+
+struct dfd_blobs {
+    struct event_base *base;
+    struct df_http_client *http;
+    struct df_workpool *pool;
+    char *dir;                      /* <localrepo>/sha256 */
+    struct fetch *fetches;          /* running */
+    struct dfd_blob_stats stats;
+};
+
+struct wjob {
+    struct fetch *f;
+    void *buf;
+    size_t len;
+    uint64_t off;
+    int err;
+    int is_final;
+    char got[DF_DIGEST_HEX_MAX];
+};
+
+/* ---- readers ------------------------------------------------------------------------------ */
+
+static void on_reader_ev(evutil_socket_t fd, short what, void *arg)
+{
+    struct dfd_blob_reader *r = arg;
+    (void)fd;
+    (void)what;
+    int pend = r->pend;
+    r->pend = 0;
+    if (pend & (1 << DFD_BLOB_EV_FAIL)) {
+        r->cb(r, DFD_BLOB_EV_FAIL, r->fail_err, r->fail_status, r->arg);
+        return;
+    }
+    if (pend & (1 << DFD_BLOB_EV_READY)) {
+        r->cb(r, DFD_BLOB_EV_READY, 0, 0, r->arg);
+        return; /* the owner pulls data right away; DATA is implied */
+    }
+    if (pend & (1 << DFD_BLOB_EV_DATA))
+        r->cb(r, DFD_BLOB_EV_DATA, 0, 0, r->arg);
+}
+
+static void notify(struct dfd_blob_reader *r, enum dfd_blob_event ev)
+{
+    r->pend |= 1 << ev;
+    event_active(r->ev, EV_TIMEOUT, 0);
+}
+
+static void detach(struct dfd_blob_reader *r)
+{
+    struct fetch *f = r->f;
+    if (!f)
+        return;
+    for (struct dfd_blob_reader **pp = &f->readers; *pp; pp = &(*pp)->next) {
+        if (*pp == r) {
+            *pp = r->next;
+            break;
+        }
+    }
+    r->f = NULL;
+    r->next = NULL;
+}
+
+void dfd_blob_reader_free(struct dfd_blob_reader *r)
+{
+    if (!r)
+        return;
+    detach(r);
+    if (r->ev)
+        event_free(r->ev);
+    if (r->fd >= 0)
+        close(r->fd);
+    free(r);
+}
+
+int64_t dfd_blob_reader_size(const struct dfd_blob_reader *r) { return r->size; }
+int dfd_blob_reader_is_cached(const struct dfd_blob_reader *r) { return r->is_cached; }
+int dfd_blob_reader_is_complete(const struct dfd_blob_reader *r) { return r->is_complete; }
+
+int dfd_blob_reader_avail(struct dfd_blob_reader *r, uint64_t pos, int *fd, uint64_t *len)
+{
+    uint64_t limit = 0;
+    *fd = r->fd;
+    if (r->is_complete)
+        limit = (uint64_t)r->size;
+    else if (r->f && r->size > 0) /* the last byte waits for the digest */
+        limit = DF_MIN(r->f->written, (uint64_t)r->size - 1);
+    *len = limit > pos ? limit - pos : 0;
+    return 0;
+}
+
+static struct dfd_blob_reader *reader_new(struct dfd_blobs *bs, dfd_blob_cb cb, void *arg)
+{
+    struct dfd_blob_reader *r = df_xcalloc(1, sizeof(*r));
+    r->bs = bs;
+    r->fd = -1;
+    r->size = -1;
+    r->cb = cb;
+    r->arg = arg;
+    r->ev = event_new(bs->base, -1, 0, on_reader_ev, r);
+    return r;
+}
+
+/* ---- fetch -------------------------------------------------------------------------------- */
+
+static void fetch_free(struct fetch *f)
+{
+    if (f->fd >= 0)
+        close(f->fd);
+    df_digest_free(f->sha);
+    free(f->part_path);
+    free(f->final_path);
+    free(f);
+}
+
+static void unlink_fetch(struct fetch *f)
+{
+    for (struct fetch **pp = &f->bs->fetches; *pp; pp = &(*pp)->next) {
+        if (*pp == f) {
+            *pp = f->next;
+            break;
+        }
+    }
+}
+
+/* The fetch is over (either way): readers are detached, the object goes once no writer job
+ * refers to it. Must not run inside a curl callback of f->up. */
+static void fetch_end(struct fetch *f)
+{
+    f->is_finished = 1;
+    if (f->up) {
+        df_http_req_cancel(f->up);
+        f->up = NULL;
+    }
+    unlink_fetch(f);
+    while (f->readers)
+        detach(f->readers);
+    if (f->pending_jobs > 0)
+        f->is_orphan = 1;
+    else
+        fetch_free(f);
+}
+
+static void fetch_fail(struct fetch *f, int err, long status, const char *why)
+{
+    DF_LOGW("blob", "fetch of sha256:%s failed: %s", f->hex, why);
+    f->bs->stats.failures++;
+    unlink(f->part_path); /* nothing of a failed fetch stays in the store */
+    for (struct dfd_blob_reader *r = f->readers; r; r = r->next) {
+        r->is_failed = 1;
+        r->fail_err = err;
+        r->fail_status = status;
+        notify(r, DFD_BLOB_EV_FAIL);
+    }
+    fetch_end(f);
+}
+
+static void fetch_complete(struct fetch *f, const char *got)
+{
+    struct dfd_blobs *bs = f->bs;
+    if (strcmp(got, f->hex) != 0) {
+        bs->stats.mismatches++;
+        char why[200];
+        snprintf(why, sizeof(why), "digest mismatch: got sha256:%.64s over %llu bytes", got,
+                 (unsigned long long)f->written);
+        fetch_fail(f, DF_EDIGEST, 0, why);
+        return;
+    }
+    if (rename(f->part_path, f->final_path) < 0) {
+        fetch_fail(f, -errno, 0, "cannot rename the verified blob into the store");
+        return;
+    }
+    bs->stats.fetch_bytes += f->written;
+    for (struct dfd_blob_reader *r = f->readers; r; r = r->next) {
+        r->is_complete = 1;
+        notify(r, DFD_BLOB_EV_DATA);
+    }
+    fetch_end(f);
+}
+
+static void work_write(void *arg)
+{
+    struct wjob *j = arg;
+    if (j->is_final) {
+        df_digest_final_hex(j->f->sha, j->got);
+        return;
+    }
+    const char *p = j->buf;
+    size_t left = j->len;
+    off_t off = (off_t)j->off;
+    while (left > 0) {
+        ssize_t n = pwrite(j->f->fd, p, left, off);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            j->err = -errno;
+            return;
+        }
+        p += n;
+        off += n;
+        left -= (size_t)n;
+    }
+    df_digest_update(j->f->sha, j->buf, j->len);
+}
+
+static void done_write(void *arg)
+{
+    struct wjob *j = arg;
+    struct fetch *f = j->f;
+    f->pending_jobs--;
+    free(j->buf);
+    if (f->is_orphan || f->is_finished) {
+        if (f->is_orphan && f->pending_jobs == 0)
+            fetch_free(f);
+        free(j);
+        return;
+    }
+    if (j->err < 0) {
+        char why[120];
+        snprintf(why, sizeof(why), "write to the store failed: %s", df_strerror(j->err));
+        fetch_fail(f, j->err, 0, why);
+    } else if (j->is_final) {
+        fetch_complete(f, j->got);
+    } else {
+        f->written += j->len;
+        for (struct dfd_blob_reader *r = f->readers; r; r = r->next)
+            notify(r, DFD_BLOB_EV_DATA);
+        if (f->is_paused && f->up && f->received - f->written <= DFD_BLOB_QUEUE_HIGH / 2) {
+            f->is_paused = 0;
+            df_http_req_unpause(f->up);
+        }
+    }
+    free(j);
+}
+
+static void submit(struct fetch *f, void *buf, size_t len, uint64_t off, int is_final)
+{
+    struct wjob *j = df_xcalloc(1, sizeof(*j));
+    j->f = f;
+    j->buf = buf;
+    j->len = len;
+    j->off = off;
+    j->is_final = is_final;
+    f->pending_jobs++;
+    df_workpool_submit(f->bs->pool, work_write, done_write, j);
+}
+
+static int on_fetch_headers(struct df_http_req *up, long status, void *arg)
+{
+    struct fetch *f = arg;
+    if (status != 200)
+        return DF_EHTTP;
+    int64_t cl = df_http_req_content_length(up);
+    if (cl <= 0 || df_http_req_header(up, "Content-Range"))
+        return DF_EPROTO; /* not cacheable as a whole blob */
+    f->size = cl;
+    for (struct dfd_blob_reader *r = f->readers; r; r = r->next) {
+        r->size = cl;
+        notify(r, DFD_BLOB_EV_READY);
+    }
+    return 0;
+}
+
+static int on_fetch_data(struct df_http_req *up, const void *data, size_t len, void *arg)
+{
+    struct fetch *f = arg;
+    (void)up;
+    if (f->received + len > (uint64_t)f->size)
+        return DF_ETOOBIG;
+    if (f->received - f->written > DFD_BLOB_QUEUE_HIGH) {
+        f->is_paused = 1;
+        return DF_AGAIN;
+    }
+    void *copy = df_xmalloc(len);
+    memcpy(copy, data, len);
+    submit(f, copy, len, f->received, 0);
+    f->received += len;
+    return 0;
+}
+
+static void on_fetch_done(struct df_http_req *up, int err, long status, void *arg)
+{
+    struct fetch *f = arg;
+    f->up = NULL; /* freed by the client after this callback */
+    if (err < 0 || status != 200) {
+        char why[200];
+        snprintf(why, sizeof(why), "upstream: HTTP %ld, %s %s", status, df_strerror(err),
+                 df_http_req_errtext(up));
+        fetch_fail(f, err < 0 ? err : DF_EHTTP, status, why);
+        return;
+    }
+    if (f->received != (uint64_t)f->size) {
+        fetch_fail(f, DF_EPROTO, 0, "short upstream body");
+        return;
+    }
+    submit(f, NULL, 0, 0, 1);
+}
+
+/* ---- store -------------------------------------------------------------------------------- */
+
+struct dfd_blobs *dfd_blobs_new(struct event_base *base, struct df_http_client *http,
+                                const char *localrepo, char err[DF_ERR_LEN])
+{
+    struct dfd_blobs *bs = df_xcalloc(1, sizeof(*bs));
+    bs->base = base;
+    bs->http = http;
+    bs->dir = df_path_join(localrepo, "sha256");
+    int rc = df_mkdir_p(bs->dir, 0755);
+    if (rc < 0) {
+        snprintf(err, DF_ERR_LEN, "cannot create the blob store %s: %s", bs->dir, df_strerror(rc));
+        goto fail;
+    }
+    char perr[DF_ERR_LEN] = "";
+    bs->pool = df_workpool_new(base, 1, perr, (int)sizeof(perr));
+    if (!bs->pool) {
+        snprintf(err, DF_ERR_LEN, "cannot start the blob writer: %s", perr);
+        goto fail;
+    }
+    return bs;
+fail:
+    dfd_blobs_free(bs);
+    return NULL;
+}
+
+void dfd_blobs_free(struct dfd_blobs *bs)
+{
+    if (!bs)
+        return;
+    while (bs->fetches) {
+        struct fetch *f = bs->fetches;
+        unlink(f->part_path);
+        fetch_end(f); /* orphaned while writer jobs are pending */
+    }
+    df_workpool_free(bs->pool); /* runs the remaining done() callbacks: orphans are freed */
+    free(bs->dir);
+    free(bs);
+}
+
+const struct dfd_blob_stats *dfd_blobs_stats(const struct dfd_blobs *bs) { return &bs->stats; }
+
+struct dfd_blob_reader *dfd_blob_open(struct dfd_blobs *bs, const struct dfd_blob_fetch_opts *o,
+                                      dfd_blob_cb cb, void *arg, int *err)
+{
+    const char *hex = o->digest + 7;
+    char *final_path = df_xasprintf("%s/%s", bs->dir, hex);
+    struct dfd_blob_reader *r = reader_new(bs, cb, arg);
+    *err = 0;
+
+    /* 1. complete in the store */
+    int fd = open(final_path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+        r->fd = fd;
+        r->size = st.st_size;
+        r->is_cached = 1;
+        r->is_complete = 1;
+        bs->stats.cache_hits++;
+        notify(r, DFD_BLOB_EV_READY);
+        free(final_path);
+        return r;
+    }
+    if (fd >= 0)
+        close(fd);
+
+    /* 2. a fetch is running: join it */
+    struct fetch *f;
+    for (f = bs->fetches; f; f = f->next)
+        if (!strcmp(f->hex, hex))
+            break;
+    if (!f) {
+        /* 3. start one */
+        f = df_xcalloc(1, sizeof(*f));
+        f->bs = bs;
+        f->size = -1;
+        snprintf(f->hex, sizeof(f->hex), "%s", hex);
+        f->final_path = final_path;
+        final_path = NULL;
+        f->part_path = df_xasprintf("%s/%s.part", bs->dir, hex);
+        f->fd = open(f->part_path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (f->fd < 0) {
+            *err = -errno;
+            DF_LOGE("blob", "cannot create %s: %s", f->part_path, strerror(errno));
+            fetch_free(f);
+            dfd_blob_reader_free(r);
+            return NULL;
+        }
+        f->sha = df_digest_new(DF_DIGEST_SHA256);
+        struct df_http_opts ho = {
+            .url = o->url,
+            .headers = o->headers,
+            .connect_timeout_ms = 10000,
+            .low_speed_window_ms = 60000,
+            .is_follow_redirects = 1, /* blob storage; Authorization is not sent off-host */
+            .is_insecure = o->is_insecure,
+        };
+        f->up = df_http_req_start(bs->http, &ho, on_fetch_headers, on_fetch_data, on_fetch_done,
+                                  f, err);
+        if (!f->up) {
+            unlink(f->part_path);
+            fetch_free(f);
+            dfd_blob_reader_free(r);
+            return NULL;
+        }
+        f->next = bs->fetches;
+        bs->fetches = f;
+        bs->stats.fetches++;
+    } else {
+        bs->stats.joined++;
+    }
+    free(final_path);
+    r->fd = open(f->part_path, O_RDONLY | O_CLOEXEC);
+    if (r->fd < 0) {
+        *err = -errno;
+        dfd_blob_reader_free(r);
+        return NULL; /* the fetch goes on without this reader */
+    }
+    r->f = f;
+    r->next = f->readers;
+    f->readers = r;
+    if (f->size >= 0) {
+        r->size = f->size;
+        notify(r, DFD_BLOB_EV_READY);
+    }
+    return r;
+}

@@ -1,0 +1,82 @@
+/* dfdaemon's blob store and fetch coordinator (<localrepo>/sha256/<hex>).
+ *
+ * A blob is either complete (a verified file <hex>, served with sendfile) or being fetched
+ * (<hex>.part, growing). One fetch per digest at a time: every client asking for a digest that
+ * is being fetched attaches a reader to the same fetch and streams from the file as it grows,
+ * so a layer is fetched once per host however many clients ask at once.
+ *
+ * The fetch writes and hashes off the loop (df_workpool, one ordered thread). Readers may send
+ * every written byte except the last one of the blob; that byte is released only after the
+ * SHA-256 of the whole file matched the digest. On a mismatch the .part file is deleted and
+ * every reader fails (the proxy then aborts the client connections): a client never receives
+ * a complete wrong layer. Memory per fetch: at most DFD_BLOB_QUEUE_HIGH bytes queued for the
+ * writer (the upstream transfer is paused above it).
+ *
+ * Phase 1 fetches from the upstream registry with libcurl. Phase 2 replaces only the fetch
+ * (the swarm engine writes the .part file and reports the verified prefix); readers stay.
+ *
+ * Threading: loop thread only (the writer thread is internal). */
+#ifndef DFD_BLOB_H
+#define DFD_BLOB_H
+
+#include <stdint.h>
+
+#include "df_err.h"
+
+#define DFD_BLOB_QUEUE_HIGH (4u << 20)
+
+struct event_base;
+struct df_http_client;
+struct dfd_blobs;
+struct dfd_blob_reader;
+
+enum dfd_blob_event {
+    DFD_BLOB_EV_READY = 1, /* the size is known (dfd_blob_reader_size); data may follow */
+    DFD_BLOB_EV_DATA,      /* more bytes may be read */
+    DFD_BLOB_EV_FAIL,      /* fetch failed or digest mismatch: abort; no further events (the
+                              owner still frees the reader) */
+};
+
+/* err/status only for DFD_BLOB_EV_FAIL: err < 0, status = upstream HTTP status when the
+ * upstream refused (e.g. 404), else 0. */
+typedef void (*dfd_blob_cb)(struct dfd_blob_reader *r, enum dfd_blob_event ev, int err,
+                            long status, void *arg);
+
+struct dfd_blob_stats {
+    uint64_t fetches, fetch_bytes, cache_hits, joined, mismatches, failures;
+};
+
+struct dfd_blobs *dfd_blobs_new(struct event_base *base, struct df_http_client *http,
+                                const char *localrepo, char err[DF_ERR_LEN]);
+/* Cancels fetches (deleting their .part files) and drops readers without callbacks. NULL ok. */
+void dfd_blobs_free(struct dfd_blobs *bs);
+
+struct dfd_blob_fetch_opts {
+    const char *digest;              /* "sha256:<64 hex>" (validated by dfd_rules) */
+    const char *url;                 /* upstream blob URL */
+    const char *const *headers;      /* "Key: Value" list for the upstream (client's auth) */
+    int is_insecure;
+};
+
+/* Opens a reader for the blob: from the cache when complete (READY is delivered from the loop,
+ * never from inside this call), else attached to the running fetch, else a new fetch is
+ * started. Returns NULL (and *err) when nothing can be started; then no callback runs.
+ * Otherwise cb runs until FAIL or until the reader is freed. */
+struct dfd_blob_reader *dfd_blob_open(struct dfd_blobs *bs, const struct dfd_blob_fetch_opts *o,
+                                      dfd_blob_cb cb, void *arg, int *err);
+/* Detaches and frees the reader; allowed from inside its own callback. NULL ok. A fetch
+ * continues without readers (it still fills the store). */
+void dfd_blob_reader_free(struct dfd_blob_reader *r);
+/* Blob size (valid from READY on). */
+int64_t dfd_blob_reader_size(const struct dfd_blob_reader *r);
+/* 1 when the blob came from the local store (no fetch), 0 otherwise. */
+int dfd_blob_reader_is_cached(const struct dfd_blob_reader *r);
+/* Bytes that may be sent now, from offset `pos`: [pos, pos + *len). Sets *fd (borrowed, valid
+ * until the reader is freed) for evbuffer_file_segment use. 0 bytes when nothing new yet. */
+int dfd_blob_reader_avail(struct dfd_blob_reader *r, uint64_t pos, int *fd, uint64_t *len);
+/* 1 once every byte was released (complete and verified). */
+int dfd_blob_reader_is_complete(const struct dfd_blob_reader *r);
+
+const struct dfd_blob_stats *dfd_blobs_stats(const struct dfd_blobs *bs);
+
+#endif

@@ -1,0 +1,655 @@
+/* dfdaemon configuration: getopt_long flags (Dragonfly 1.0 names), the YAML file through
+ * libyaml's document API (a node tree we walk with line numbers for error messages), and
+ * final validation. No network I/O; only dfd_config_load_file() touches the filesystem. */
+#include "dfd_config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <regex.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <yaml.h>
+
+#include "df_util.h"
+
+#define DEFAULT_PORT 65001
+#define DEFAULT_RATELIMIT (20u * 1024 * 1024)
+
+static void set_str(char **dst, const char *v)
+{
+    free(*dst);
+    *dst = df_xstrdup(v);
+}
+
+void dfd_config_init(struct dfd_config *c)
+{
+    memset(c, 0, sizeof(*c));
+    c->port = DEFAULT_PORT;
+    c->bind_addr = df_xstrdup("127.0.0.1");
+    c->registry = df_xstrdup(DFD_DEFAULT_REGISTRY);
+    c->ratelimit_bps = DEFAULT_RATELIMIT;
+    const char *home = getenv("HOME");
+    c->work_home = df_xasprintf("%s/.small-dragonfly", home && *home ? home : "/root");
+    c->config_path = df_xstrdup(DFD_DEFAULT_CONFIG);
+    c->idle_timeout_ms = 30000;
+    c->auth_ttl_ms = 60000;
+}
+
+void dfd_config_cleanup(struct dfd_config *c)
+{
+    if (!c)
+        return;
+    free(c->bind_addr);
+    free(c->registry);
+    free(c->node);
+    free(c->work_home);
+    free(c->localrepo);
+    free(c->config_path);
+    for (size_t i = 0; i < c->n_certs; i++)
+        free(c->certs[i]);
+    for (size_t i = 0; i < c->n_proxies; i++) {
+        free(c->proxies[i].regx);
+        free(c->proxies[i].redirect);
+    }
+    free(c->proxies);
+    memset(c, 0, sizeof(*c));
+}
+
+char *dfd_config_norm_registry(const char *url)
+{
+    if (!url || !*url)
+        return NULL;
+    char *s = NULL;
+    if (strncasecmp(url, "http://", 7) == 0 || strncasecmp(url, "https://", 8) == 0)
+        s = df_xstrdup(url);
+    else if (!strstr(url, "://"))
+        s = df_xasprintf("https://%s", url);
+    else
+        return NULL;
+    size_t hoff = (size_t)(strstr(s, "://") - s) + 3;
+    size_t n = strlen(s);
+    while (n > hoff && s[n - 1] == '/')
+        s[--n] = '\0';
+    const char *host = s + hoff;
+    /* host[:port] only: no path, query, fragment, user info, whitespace or control bytes */
+    if (!*host || *host == ':')
+        goto bad;
+    for (const char *p = host; *p; p++) {
+        unsigned char ch = (unsigned char)*p;
+        if (ch <= ' ' || ch >= 0x7f || strchr("/?#@\\", ch))
+            goto bad;
+    }
+    return s;
+bad:
+    free(s);
+    return NULL;
+}
+
+static int set_registry(struct dfd_config *c, const char *v, const char *what, char err[DF_ERR_LEN])
+{
+    char *n = dfd_config_norm_registry(v);
+    if (!n) {
+        snprintf(err, DF_ERR_LEN, "%s: invalid registry URL '%s' (want http(s)://host[:port])",
+                 what, v);
+        return -EINVAL;
+    }
+    free(c->registry);
+    c->registry = n;
+    return 0;
+}
+
+static int set_port(struct dfd_config *c, const char *v, const char *what, char err[DF_ERR_LEN])
+{
+    uint64_t p;
+    if (df_parse_u64(v, &p) < 0 || p < 1 || p > 65535) {
+        snprintf(err, DF_ERR_LEN, "%s: invalid port '%s' (1-65535)", what, v);
+        return -EINVAL;
+    }
+    c->port = (uint16_t)p;
+    return 0;
+}
+
+static int set_rate(struct dfd_config *c, const char *v, const char *what, char err[DF_ERR_LEN])
+{
+    uint64_t r;
+    if (df_parse_bytes(v, &r) < 0) {
+        snprintf(err, DF_ERR_LEN, "%s: invalid rate '%s' (e.g. 20M)", what, v);
+        return -EINVAL;
+    }
+    c->ratelimit_bps = r;
+    return 0;
+}
+
+static int set_bool(int *dst, const char *v, const char *what, char err[DF_ERR_LEN])
+{
+    if (!strcasecmp(v, "true") || !strcasecmp(v, "yes") || !strcasecmp(v, "on") || !strcmp(v, "1"))
+        *dst = 1;
+    else if (!strcasecmp(v, "false") || !strcasecmp(v, "no") || !strcasecmp(v, "off") ||
+             !strcmp(v, "0"))
+        *dst = 0;
+    else {
+        snprintf(err, DF_ERR_LEN, "%s: expected true or false, got '%s'", what, v);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+/* ---- flags -------------------------------------------------------------------------------- */
+
+enum {
+    OPT_CONFIG = 256, OPT_PORT, OPT_REGISTRY, OPT_RATELIMIT, OPT_NODE, OPT_WORKHOME,
+    OPT_LOCALREPO, OPT_VERBOSE, OPT_BIND, OPT_HOSTIP, OPT_IDLE, OPT_AUTHTTL, OPT_INSECURE,
+    OPT_HELP, OPT_VERSION,
+};
+
+static const struct option long_opts[] = {
+    {"config", required_argument, NULL, OPT_CONFIG},
+    {"port", required_argument, NULL, OPT_PORT},
+    {"registry", required_argument, NULL, OPT_REGISTRY},
+    {"ratelimit", required_argument, NULL, OPT_RATELIMIT},
+    {"node", required_argument, NULL, OPT_NODE},
+    {"workHome", required_argument, NULL, OPT_WORKHOME},
+    {"localrepo", required_argument, NULL, OPT_LOCALREPO},
+    {"verbose", no_argument, NULL, OPT_VERBOSE},
+    {"bind", required_argument, NULL, OPT_BIND},
+    {"hostIp", required_argument, NULL, OPT_HOSTIP},
+    {"idle-timeout", required_argument, NULL, OPT_IDLE},
+    {"auth-ttl", required_argument, NULL, OPT_AUTHTTL},
+    {"insecure", no_argument, NULL, OPT_INSECURE},
+    {"help", no_argument, NULL, OPT_HELP},
+    {"version", no_argument, NULL, OPT_VERSION},
+    {NULL, 0, NULL, 0},
+};
+
+void dfd_config_usage(FILE *f)
+{
+    fputs("Usage: dfdaemon [flags]\n"
+          "  --config FILE        YAML config (default " DFD_DEFAULT_CONFIG ")\n"
+          "  --port N             listen port (default 65001)\n"
+          "  --bind ADDR          listen address (default 127.0.0.1)\n"
+          "  --registry URL       default upstream registry (default " DFD_DEFAULT_REGISTRY ");\n"
+          "                       overrides registry_mirror.remote\n"
+          "  --ratelimit RATE     download rate limit (default 20M)\n"
+          "  --node LIST          supernodes host:port[,host:port...]\n"
+          "  --workHome DIR       work home (default ~/.small-dragonfly)\n"
+          "  --localrepo DIR      blob store (default <workHome>/dfdaemon/data)\n"
+          "  --insecure           skip TLS verification of the default registry\n"
+          "  --idle-timeout DUR   idle client connection timeout (default 30s)\n"
+          "  --auth-ttl DUR       authorization cache TTL (default 60s)\n"
+          "  --hostIp IP          accepted for compatibility (not used)\n"
+          "  --verbose            debug logging, also on stderr\n"
+          "  --help, --version\n",
+          f);
+}
+
+int dfd_config_parse_args(struct dfd_config *c, int argc, char **argv, char err[DF_ERR_LEN])
+{
+    int opt;
+    optind = 0; /* full re-initialisation (GNU), also of an earlier getopt scan */
+    opterr = 0;
+    if (argc > 1 && strcmp(argv[1], "version") == 0)
+        return DFD_CONFIG_VERSION;
+    while ((opt = getopt_long(argc, argv, ":", long_opts, NULL)) != -1) {
+        int rc = 0;
+        switch (opt) {
+        case OPT_CONFIG:
+            set_str(&c->config_path, optarg);
+            c->is_config_explicit = 1;
+            break;
+        case OPT_PORT:
+            rc = set_port(c, optarg, "--port", err);
+            c->is_port_flag = 1;
+            break;
+        case OPT_REGISTRY:
+            rc = set_registry(c, optarg, "--registry", err);
+            c->is_registry_flag = 1;
+            break;
+        case OPT_RATELIMIT:
+            rc = set_rate(c, optarg, "--ratelimit", err);
+            c->is_ratelimit_flag = 1;
+            break;
+        case OPT_NODE:
+            set_str(&c->node, optarg);
+            c->is_node_flag = 1;
+            break;
+        case OPT_WORKHOME:
+            set_str(&c->work_home, optarg);
+            c->is_work_home_flag = 1;
+            break;
+        case OPT_LOCALREPO:
+            set_str(&c->localrepo, optarg);
+            c->is_localrepo_flag = 1;
+            break;
+        case OPT_VERBOSE:
+            c->is_verbose = 1;
+            c->is_verbose_flag = 1;
+            break;
+        case OPT_BIND:
+            set_str(&c->bind_addr, optarg);
+            break;
+        case OPT_HOSTIP:
+            break;
+        case OPT_IDLE:
+        case OPT_AUTHTTL: {
+            int64_t ms;
+            if (df_parse_duration_ms(optarg, &ms) < 0 || ms <= 0) {
+                snprintf(err, DF_ERR_LEN, "%s: invalid duration '%s' (e.g. 30s)",
+                         opt == OPT_IDLE ? "--idle-timeout" : "--auth-ttl", optarg);
+                rc = -EINVAL;
+            } else if (opt == OPT_IDLE) {
+                c->idle_timeout_ms = ms;
+            } else {
+                c->auth_ttl_ms = ms;
+            }
+            break;
+        }
+        case OPT_INSECURE:
+            c->is_insecure = 1;
+            break;
+        case OPT_HELP:
+            return DFD_CONFIG_HELP;
+        case OPT_VERSION:
+            return DFD_CONFIG_VERSION;
+        case ':':
+            snprintf(err, DF_ERR_LEN, "option %s needs a value", argv[optind - 1]);
+            return -EINVAL;
+        default:
+            snprintf(err, DF_ERR_LEN, "unknown option %s", argv[optind - 1]);
+            return -EINVAL;
+        }
+        if (rc < 0)
+            return rc;
+    }
+    if (optind < argc) {
+        snprintf(err, DF_ERR_LEN, "unexpected argument '%s'", argv[optind]);
+        return -EINVAL;
+    }
+    return DFD_CONFIG_RUN;
+}
+
+/* ---- YAML --------------------------------------------------------------------------------- */
+
+struct yctx {
+    yaml_document_t *doc;
+    const char *name;
+    char *err;
+    char **ignored;
+};
+
+static int yfail(struct yctx *y, const yaml_node_t *n, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int yfail(struct yctx *y, const yaml_node_t *n, const char *fmt, ...)
+{
+    char msg[DF_ERR_LEN];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (snprintf(y->err, DF_ERR_LEN, "%s:%lu: %s", y->name,
+                 n ? (unsigned long)n->start_mark.line + 1 : 0UL, msg) < 0)
+        y->err[0] = '\0'; /* truncation of an over-long message is fine */
+    return -EINVAL;
+}
+
+/* Scalar text of n, or NULL (with err) when n is not a scalar. */
+static const char *yscalar(struct yctx *y, const yaml_node_t *n, const char *key, int *rc)
+{
+    if (!n || n->type != YAML_SCALAR_NODE) {
+        *rc = yfail(y, n, "%s: expected a single value", key);
+        return NULL;
+    }
+    if (memchr(n->data.scalar.value, '\0', n->data.scalar.length)) {
+        *rc = yfail(y, n, "%s: NUL byte in value", key);
+        return NULL;
+    }
+    return (const char *)n->data.scalar.value;
+}
+
+static int ybool(struct yctx *y, const yaml_node_t *n, const char *key, int *dst)
+{
+    int rc = 0;
+    const char *v = yscalar(y, n, key, &rc);
+    if (!v)
+        return rc;
+    char e[DF_ERR_LEN];
+    if (set_bool(dst, v, key, e) < 0)
+        return yfail(y, n, "%s", e);
+    return 0;
+}
+
+static void add_ignored(struct yctx *y, const char *key)
+{
+    char *old = *y->ignored;
+    *y->ignored = old ? df_xasprintf("%s,%s", old, key) : df_xstrdup(key);
+    free(old);
+}
+
+static int parse_certs(struct yctx *y, struct dfd_config *c, yaml_node_t *n)
+{
+    int rc = 0;
+    if (n->type == YAML_SCALAR_NODE) {
+        const char *v = yscalar(y, n, "registry_mirror.certs", &rc);
+        if (!v)
+            return rc;
+        if (!*v)
+            return 0;
+        if (c->n_certs >= DFD_MAX_CERTS)
+            return yfail(y, n, "registry_mirror.certs: more than %d files", DFD_MAX_CERTS);
+        c->certs[c->n_certs++] = df_xstrdup(v);
+        return 0;
+    }
+    if (n->type != YAML_SEQUENCE_NODE)
+        return yfail(y, n, "registry_mirror.certs: expected a list of files");
+    for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top; it++) {
+        yaml_node_t *e = yaml_document_get_node(y->doc, *it);
+        const char *v = yscalar(y, e, "registry_mirror.certs[]", &rc);
+        if (!v)
+            return rc;
+        if (c->n_certs >= DFD_MAX_CERTS)
+            return yfail(y, e, "registry_mirror.certs: more than %d files", DFD_MAX_CERTS);
+        c->certs[c->n_certs++] = df_xstrdup(v);
+    }
+    return 0;
+}
+
+static int parse_mirror(struct yctx *y, struct dfd_config *c, yaml_node_t *n)
+{
+    if (n->type == YAML_SCALAR_NODE && n->data.scalar.length == 0)
+        return 0; /* "registry_mirror:" with nothing under it */
+    if (n->type != YAML_MAPPING_NODE)
+        return yfail(y, n, "registry_mirror: expected a mapping");
+    for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
+        yaml_node_t *k = yaml_document_get_node(y->doc, p->key);
+        yaml_node_t *v = yaml_document_get_node(y->doc, p->value);
+        int rc = 0;
+        const char *key = yscalar(y, k, "registry_mirror key", &rc);
+        if (!key)
+            return rc;
+        if (!strcmp(key, "remote")) {
+            const char *s = yscalar(y, v, "registry_mirror.remote", &rc);
+            if (!s)
+                return rc;
+            if (!c->is_registry_flag) {
+                char e[DF_ERR_LEN];
+                if (set_registry(c, s, "registry_mirror.remote", e) < 0)
+                    return yfail(y, v, "%s", e);
+            }
+        } else if (!strcmp(key, "insecure")) {
+            int b = 0;
+            if ((rc = ybool(y, v, "registry_mirror.insecure", &b)) < 0)
+                return rc;
+            c->is_insecure = c->is_insecure || b;
+        } else if (!strcmp(key, "direct")) {
+            if ((rc = ybool(y, v, "registry_mirror.direct", &c->is_mirror_direct)) < 0)
+                return rc;
+        } else if (!strcmp(key, "certs")) {
+            if ((rc = parse_certs(y, c, v)) < 0)
+                return rc;
+        } else {
+            return yfail(y, k, "unknown key registry_mirror.%s (known: remote, insecure, certs, direct)",
+                         key);
+        }
+    }
+    return 0;
+}
+
+static int parse_rule(struct yctx *y, struct dfd_proxy_rule *r, yaml_node_t *n, size_t idx)
+{
+    char what[64];
+    if (n->type != YAML_MAPPING_NODE)
+        return yfail(y, n, "proxies[%zu]: expected a mapping with regx", idx);
+    for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
+        yaml_node_t *k = yaml_document_get_node(y->doc, p->key);
+        yaml_node_t *v = yaml_document_get_node(y->doc, p->value);
+        int rc = 0;
+        const char *key = yscalar(y, k, "proxies key", &rc);
+        if (!key)
+            return rc;
+        snprintf(what, sizeof(what), "proxies[%zu].%s", idx, key);
+        if (!strcmp(key, "regx")) {
+            const char *s = yscalar(y, v, what, &rc);
+            if (!s)
+                return rc;
+            regex_t re;
+            int erc = regcomp(&re, s, REG_EXTENDED | REG_NOSUB);
+            if (erc != 0) {
+                char msg[128];
+                regerror(erc, &re, msg, sizeof(msg));
+                return yfail(y, v, "%s: invalid regex '%s': %s", what, s, msg);
+            }
+            regfree(&re);
+            set_str(&r->regx, s);
+        } else if (!strcmp(key, "use_https")) {
+            if ((rc = ybool(y, v, what, &r->use_https)) < 0)
+                return rc;
+        } else if (!strcmp(key, "direct")) {
+            if ((rc = ybool(y, v, what, &r->direct)) < 0)
+                return rc;
+        } else if (!strcmp(key, "redirect")) {
+            const char *s = yscalar(y, v, what, &rc);
+            if (!s)
+                return rc;
+            for (const char *q = s; *q; q++)
+                if ((unsigned char)*q <= ' ' || strchr("/?#@\\", *q))
+                    return yfail(y, v, "%s: want host[:port], got '%s'", what, s);
+            if (*s)
+                set_str(&r->redirect, s);
+        } else {
+            return yfail(y, k, "unknown key %s (known: regx, use_https, direct, redirect)", what);
+        }
+    }
+    if (!r->regx)
+        return yfail(y, n, "proxies[%zu]: regx is required", idx);
+    return 0;
+}
+
+static int parse_proxies(struct yctx *y, struct dfd_config *c, yaml_node_t *n)
+{
+    if (n->type == YAML_SCALAR_NODE && n->data.scalar.length == 0)
+        return 0;
+    if (n->type != YAML_SEQUENCE_NODE)
+        return yfail(y, n, "proxies: expected a list of {regx, use_https, direct, redirect}");
+    size_t cnt = (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
+    if (cnt > DFD_MAX_PROXIES)
+        return yfail(y, n, "proxies: %zu rules, at most %d", cnt, DFD_MAX_PROXIES);
+    for (size_t i = 0; i < c->n_proxies; i++) {
+        free(c->proxies[i].regx);
+        free(c->proxies[i].redirect);
+    }
+    free(c->proxies);
+    c->proxies = df_xcalloc(cnt ? cnt : 1, sizeof(*c->proxies));
+    c->n_proxies = 0;
+    for (size_t i = 0; i < cnt; i++) {
+        yaml_node_t *e = yaml_document_get_node(y->doc, n->data.sequence.items.start[i]);
+        c->n_proxies = i + 1; /* so cleanup frees a half-filled rule */
+        int rc = parse_rule(y, &c->proxies[i], e, i);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+static int parse_supernodes(struct yctx *y, struct dfd_config *c, yaml_node_t *n)
+{
+    int rc = 0;
+    if (c->is_node_flag)
+        return 0;
+    if (n->type == YAML_SCALAR_NODE) {
+        const char *v = yscalar(y, n, "supernodes", &rc);
+        if (!v)
+            return rc;
+        set_str(&c->node, *v ? v : NULL);
+        return 0;
+    }
+    if (n->type != YAML_SEQUENCE_NODE)
+        return yfail(y, n, "supernodes: expected a list of host:port");
+    char *acc = NULL;
+    for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top; it++) {
+        yaml_node_t *e = yaml_document_get_node(y->doc, *it);
+        const char *v = yscalar(y, e, "supernodes[]", &rc);
+        if (!v) {
+            free(acc);
+            return rc;
+        }
+        char *next = acc ? df_xasprintf("%s,%s", acc, v) : df_xstrdup(v);
+        free(acc);
+        acc = next;
+    }
+    free(c->node);
+    c->node = acc;
+    return 0;
+}
+
+/* Dragonfly 1.0 keys that this daemon accepts without using (listed in a warning). */
+static const char *const ignored_keys[] = {
+    "hijack_https", "dfget_flags", "dfpath", "maxprocs", "localIP", "peerPort", "streamMode",
+    "logConfig", "hostIp", "certpem", "keypem",
+};
+
+static int parse_top(struct yctx *y, struct dfd_config *c, yaml_node_t *root)
+{
+    if (root->type == YAML_SCALAR_NODE && root->data.scalar.length == 0)
+        return 0; /* empty document */
+    if (root->type != YAML_MAPPING_NODE)
+        return yfail(y, root, "top level: expected a mapping of keys");
+    for (yaml_node_pair_t *p = root->data.mapping.pairs.start; p < root->data.mapping.pairs.top;
+         p++) {
+        yaml_node_t *k = yaml_document_get_node(y->doc, p->key);
+        yaml_node_t *v = yaml_document_get_node(y->doc, p->value);
+        int rc = 0;
+        const char *key = yscalar(y, k, "key", &rc);
+        const char *s;
+        char e[DF_ERR_LEN];
+        if (!key)
+            return rc;
+        if (!strcmp(key, "registry_mirror")) {
+            rc = parse_mirror(y, c, v);
+        } else if (!strcmp(key, "proxies")) {
+            rc = parse_proxies(y, c, v);
+        } else if (!strcmp(key, "supernodes")) {
+            rc = parse_supernodes(y, c, v);
+        } else if (!strcmp(key, "port") || !strcmp(key, "ratelimit") ||
+                   !strcmp(key, "localrepo") || !strcmp(key, "workHome")) {
+            if (!(s = yscalar(y, v, key, &rc)))
+                return rc;
+            if (!strcmp(key, "port") && !c->is_port_flag)
+                rc = set_port(c, s, key, e);
+            else if (!strcmp(key, "ratelimit") && !c->is_ratelimit_flag)
+                rc = set_rate(c, s, key, e);
+            else if (!strcmp(key, "localrepo") && !c->is_localrepo_flag)
+                set_str(&c->localrepo, *s ? s : NULL);
+            else if (!strcmp(key, "workHome") && !c->is_work_home_flag && *s)
+                set_str(&c->work_home, s);
+            if (rc < 0)
+                return yfail(y, v, "%s", e);
+        } else if (!strcmp(key, "verbose")) {
+            int b = 0;
+            if ((rc = ybool(y, v, key, &b)) < 0)
+                return rc;
+            if (!c->is_verbose_flag)
+                c->is_verbose = b;
+        } else {
+            size_t i;
+            for (i = 0; i < DF_ARRAY_LEN(ignored_keys); i++)
+                if (!strcmp(key, ignored_keys[i]))
+                    break;
+            if (i == DF_ARRAY_LEN(ignored_keys))
+                return yfail(y, k, "unknown key '%s'", key);
+            add_ignored(y, key);
+        }
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+int dfd_config_parse_yaml(struct dfd_config *c, const char *name, const char *text, size_t len,
+                          char **ignored, char err[DF_ERR_LEN])
+{
+    yaml_parser_t parser;
+    yaml_document_t doc;
+    int rc = 0, has_doc = 0;
+    char *dummy = NULL;
+    struct yctx y = {.doc = &doc, .name = name ? name : "config", .err = err,
+                     .ignored = ignored ? ignored : &dummy};
+    if (ignored)
+        *ignored = NULL;
+    if (!yaml_parser_initialize(&parser)) {
+        snprintf(err, DF_ERR_LEN, "%s: cannot initialise the YAML parser", y.name);
+        return -ENOMEM;
+    }
+    yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
+    if (!yaml_parser_load(&parser, &doc)) {
+        snprintf(err, DF_ERR_LEN, "%s:%lu: YAML syntax error: %s", y.name,
+                 (unsigned long)parser.problem_mark.line + 1,
+                 parser.problem ? parser.problem : "unknown");
+        rc = -EINVAL;
+        goto out;
+    }
+    has_doc = 1;
+    yaml_node_t *root = yaml_document_get_root_node(&doc);
+    if (root)
+        rc = parse_top(&y, c, root);
+out:
+    if (has_doc)
+        yaml_document_delete(&doc);
+    yaml_parser_delete(&parser);
+    free(dummy);
+    return rc;
+}
+
+int dfd_config_load_file(struct dfd_config *c, char **ignored, char err[DF_ERR_LEN])
+{
+    if (ignored)
+        *ignored = NULL;
+    FILE *f = fopen(c->config_path, "rb");
+    if (!f) {
+        if (errno == ENOENT && !c->is_config_explicit)
+            return 0;
+        snprintf(err, DF_ERR_LEN, "cannot read config file %s: %s", c->config_path,
+                 strerror(errno));
+        return -EINVAL;
+    }
+    char *buf = df_xmalloc(DFD_CONFIG_MAX_BYTES + 1);
+    size_t n = fread(buf, 1, DFD_CONFIG_MAX_BYTES + 1, f);
+    int is_err = ferror(f);
+    fclose(f);
+    int rc;
+    if (is_err) {
+        snprintf(err, DF_ERR_LEN, "cannot read config file %s", c->config_path);
+        rc = -EIO;
+    } else if (n > DFD_CONFIG_MAX_BYTES) {
+        snprintf(err, DF_ERR_LEN, "config file %s is larger than %u bytes", c->config_path,
+                 DFD_CONFIG_MAX_BYTES);
+        rc = -EINVAL;
+    } else {
+        rc = dfd_config_parse_yaml(c, c->config_path, buf, n, ignored, err);
+    }
+    free(buf);
+    return rc;
+}
+
+int dfd_config_finish(struct dfd_config *c, char err[DF_ERR_LEN])
+{
+    if (!c->work_home || c->work_home[0] != '/') {
+        snprintf(err, DF_ERR_LEN, "workHome must be an absolute path, got '%s'",
+                 c->work_home ? c->work_home : "");
+        return -EINVAL;
+    }
+    if (!c->localrepo)
+        c->localrepo = df_xasprintf("%s/dfdaemon/data", c->work_home);
+    if (c->localrepo[0] != '/') {
+        snprintf(err, DF_ERR_LEN, "localrepo must be an absolute path, got '%s'", c->localrepo);
+        return -EINVAL;
+    }
+    if (c->node) {
+        for (const char *p = c->node; *p; p++)
+            if ((unsigned char)*p <= ' ') {
+                snprintf(err, DF_ERR_LEN, "--node: blank in supernode list '%s'", c->node);
+                return -EINVAL;
+            }
+    }
+    return 0;
+}

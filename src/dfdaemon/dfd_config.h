@@ -1,0 +1,96 @@
+/* dfdaemon configuration: Dragonfly 1.0 flags (spec §10.1) parsed with getopt_long, plus the
+ * YAML file (/etc/dragonfly/dfdaemon.yml, libyaml) with registry_mirror and proxies.
+ * Precedence: defaults < YAML file < command-line flags.
+ *
+ * Parsing is pure (no I/O) except dfd_config_load_file(), which reads the file and hands the
+ * text to dfd_config_parse_yaml(). Every error fills err with one line that names the flag or
+ * the YAML key and line ("dfdaemon.yml:7: proxies[1].regx: invalid regex '(': ..."). */
+#ifndef DFD_CONFIG_H
+#define DFD_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "df_err.h"
+
+#define DFD_DEFAULT_CONFIG "/etc/dragonfly/dfdaemon.yml"
+#define DFD_DEFAULT_REGISTRY "https://index.docker.io"
+#define DFD_CONFIG_MAX_BYTES (1u << 20) /* larger YAML files are refused */
+#define DFD_MAX_PROXIES 256
+#define DFD_MAX_CERTS 16
+
+/* One `proxies` rule (spec §10.2). Heap strings owned by the config. */
+struct dfd_proxy_rule {
+    char *regx;      /* POSIX extended regex matched against the full URL; never NULL */
+    int use_https;   /* rewrite the scheme to https */
+    int direct;      /* bypass the swarm */
+    char *redirect;  /* replacement host[:port], NULL = keep */
+};
+
+struct dfd_config {
+    uint16_t port;            /* listen port (65001) */
+    char *bind_addr;          /* listen address (127.0.0.1); heap */
+    char *registry;           /* default upstream, "scheme://host[:port]" without trailing '/';
+                                 --registry beats registry_mirror.remote; heap */
+    uint64_t ratelimit_bps;   /* 20 MiB/s */
+    char *node;               /* supernodes "h1:p1,h2:p2" or NULL; heap */
+    char *work_home;          /* ~/.small-dragonfly; heap */
+    char *localrepo;          /* <workHome>/dfdaemon/data unless set; heap */
+    char *config_path;        /* file to read; heap */
+    int is_config_explicit;   /* --config given: a missing file is an error */
+    int is_verbose;           /* debug logging, also to stderr */
+    int64_t idle_timeout_ms;  /* client connection read/write idle timeout (30 s) */
+    int64_t auth_ttl_ms;      /* authorization-cache TTL for allowed answers (60 s) */
+    /* registry_mirror */
+    int is_insecure;          /* skip TLS verification for the registry */
+    int is_mirror_direct;     /* registry_mirror.direct: blobs bypass the swarm too */
+    char *certs[DFD_MAX_CERTS]; /* CA files for the registry; heap */
+    size_t n_certs;
+    struct dfd_proxy_rule *proxies; /* heap array of n_proxies */
+    size_t n_proxies;
+    /* set while parsing, used for precedence */
+    int is_registry_flag, is_localrepo_flag, is_port_flag, is_ratelimit_flag, is_node_flag,
+        is_work_home_flag, is_verbose_flag;
+};
+
+enum dfd_config_action {
+    DFD_CONFIG_RUN = 0,
+    DFD_CONFIG_HELP = 1,
+    DFD_CONFIG_VERSION = 2,
+};
+
+/* Fills defaults (work home from $HOME). */
+void dfd_config_init(struct dfd_config *c);
+void dfd_config_cleanup(struct dfd_config *c);
+
+/* Parses argv (getopt_long; resets optind). Returns an enum dfd_config_action >= 0, or a
+ * negative code with err filled. Does not read the YAML file. Never prints. */
+int dfd_config_parse_args(struct dfd_config *c, int argc, char **argv, char err[DF_ERR_LEN])
+    __attribute__((warn_unused_result));
+
+/* Applies YAML text (len bytes, need not be NUL-terminated) to c, without overriding values
+ * that came from flags. `name` prefixes error messages. Unknown keys are errors; keys of
+ * Dragonfly 1.0 that dfdaemon does not use (hijack_https, dfget_flags, dfpath, maxprocs, ...)
+ * are accepted and listed in *ignored (comma-separated heap string, NULL if none; caller frees).
+ * Returns 0 or -EINVAL with err filled. Pure. */
+int dfd_config_parse_yaml(struct dfd_config *c, const char *name, const char *text, size_t len,
+                          char **ignored, char err[DF_ERR_LEN]) __attribute__((warn_unused_result));
+
+/* Reads c->config_path (missing default file → 0, nothing applied; missing explicit file,
+ * unreadable or > DFD_CONFIG_MAX_BYTES → error) and applies it. */
+int dfd_config_load_file(struct dfd_config *c, char **ignored, char err[DF_ERR_LEN])
+    __attribute__((warn_unused_result));
+
+/* Final checks and derived values once flags and file are applied: registry URL shape,
+ * localrepo default and absoluteness. Returns 0 or -EINVAL with err filled. */
+int dfd_config_finish(struct dfd_config *c, char err[DF_ERR_LEN]) __attribute__((warn_unused_result));
+
+/* Normalises a registry URL: "host:port" → "https://host:port", strips trailing '/'. Returns a
+ * heap string, or NULL when the URL is not http(s)://host[:port][/] (no path, query, user info).
+ * Pure. */
+char *dfd_config_norm_registry(const char *url);
+
+void dfd_config_usage(FILE *f);
+
+#endif

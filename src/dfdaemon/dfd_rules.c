@@ -1,0 +1,437 @@
+/* dfdaemon's pure request router: target validation, repository/digest grammar, upstream
+ * choice (ns= / X-Dragonfly-Registry / --registry), blob detection and the `proxies` rules of
+ * HTTP-proxy mode. Builds upstream URLs; performs no I/O. */
+#include "dfd_rules.h"
+
+#include <errno.h>
+#include <regex.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "df_proto.h"
+#include "df_util.h"
+
+#define DOCKER_HUB "https://registry-1.docker.io"
+
+struct dfd_rule_c {
+    regex_t re;
+    int use_https;
+    int direct;
+    char *redirect;
+};
+
+struct dfd_rules {
+    char *registry;            /* normalised default upstream */
+    char *registry_host;       /* its host[:port] part */
+    int is_mirror_direct;
+    struct dfd_rule_c *rules;
+    size_t n_rules;
+};
+
+const char *dfd_action_name(enum dfd_action a)
+{
+    switch (a) {
+    case DFD_ACT_REJECT: return "reject";
+    case DFD_ACT_LOCAL: return "local";
+    case DFD_ACT_PASS: return "pass";
+    case DFD_ACT_BLOB: return "blob";
+    case DFD_ACT_PROXY: return "proxy";
+    case DFD_ACT_PROXY_P2P: return "proxy_p2p";
+    case DFD_ACT_CONNECT: return "connect";
+    }
+    return "?";
+}
+
+static const char *host_part(const char *url)
+{
+    const char *p = strstr(url, "://");
+    return p ? p + 3 : url;
+}
+
+struct dfd_rules *dfd_rules_new(const struct dfd_config *cfg, char err[DF_ERR_LEN])
+{
+    struct dfd_rules *r = df_xcalloc(1, sizeof(*r));
+    r->registry = df_xstrdup(cfg->registry);
+    r->registry_host = df_xstrdup(host_part(cfg->registry));
+    r->is_mirror_direct = cfg->is_mirror_direct;
+    r->rules = df_xcalloc(cfg->n_proxies ? cfg->n_proxies : 1, sizeof(*r->rules));
+    for (size_t i = 0; i < cfg->n_proxies; i++) {
+        int erc = regcomp(&r->rules[i].re, cfg->proxies[i].regx, REG_EXTENDED | REG_NOSUB);
+        if (erc != 0) {
+            char msg[128];
+            regerror(erc, &r->rules[i].re, msg, sizeof(msg));
+            snprintf(err, DF_ERR_LEN, "proxies[%zu].regx '%s': %s", i, cfg->proxies[i].regx, msg);
+            dfd_rules_free(r);
+            return NULL;
+        }
+        r->n_rules = i + 1;
+        r->rules[i].use_https = cfg->proxies[i].use_https;
+        r->rules[i].direct = cfg->proxies[i].direct;
+        r->rules[i].redirect = df_xstrdup(cfg->proxies[i].redirect);
+    }
+    return r;
+}
+
+void dfd_rules_free(struct dfd_rules *r)
+{
+    if (!r)
+        return;
+    for (size_t i = 0; i < r->n_rules; i++) {
+        regfree(&r->rules[i].re);
+        free(r->rules[i].redirect);
+    }
+    free(r->rules);
+    free(r->registry);
+    free(r->registry_host);
+    free(r);
+}
+
+void dfd_route_cleanup(struct dfd_route *rt)
+{
+    if (!rt)
+        return;
+    free(rt->url);
+    free(rt->upstream);
+    free(rt->repo);
+    rt->url = rt->upstream = rt->repo = NULL;
+}
+
+/* ---- grammar ------------------------------------------------------------------------------ */
+
+static int is_lalnum(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); }
+
+int dfd_rules_valid_repo(const char *s, size_t len)
+{
+    if (len == 0 || len > 255)
+        return 0;
+    size_t i = 0;
+    for (;;) {
+        /* component: alnum+ (separator alnum+)* */
+        if (i >= len || !is_lalnum(s[i]))
+            return 0;
+        while (i < len && is_lalnum(s[i]))
+            i++;
+        while (i < len && s[i] != '/') {
+            if (s[i] == '.' || s[i] == '-' || s[i] == '_') {
+                if (s[i] == '_' && i + 1 < len && s[i + 1] == '_')
+                    i += 2;
+                else if (s[i] == '-')
+                    while (i < len && s[i] == '-')
+                        i++;
+                else
+                    i++;
+            } else {
+                return 0;
+            }
+            if (i >= len || !is_lalnum(s[i]))
+                return 0;
+            while (i < len && is_lalnum(s[i]))
+                i++;
+        }
+        if (i == len)
+            return 1;
+        i++; /* '/' */
+    }
+}
+
+int dfd_rules_valid_digest(const char *s)
+{
+    if (!s || strncmp(s, "sha256:", 7) != 0)
+        return 0;
+    size_t n = 0;
+    for (const char *p = s + 7; *p; p++, n++)
+        if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
+            return 0;
+    return n == 64;
+}
+
+/* ---- helpers ------------------------------------------------------------------------------ */
+
+static void reject(struct dfd_route *out, int status, const char *reason)
+{
+    dfd_route_cleanup(out);
+    out->action = DFD_ACT_REJECT;
+    out->status = status;
+    snprintf(out->reason, sizeof(out->reason), "%s", reason);
+}
+
+static int has_bad_bytes(const char *s)
+{
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c <= ' ' || c >= 0x7f)
+            return 1;
+    }
+    return 0;
+}
+
+/* 1 if one '/'-separated segment of path[0..len) is ".", ".." or a percent-encoded form. */
+static int has_dot_segment(const char *path, size_t len)
+{
+    size_t i = 0;
+    while (i <= len) {
+        size_t j = i;
+        while (j < len && path[j] != '/')
+            j++;
+        size_t n = j - i;
+        if (n > 0 && n <= 12) {
+            char seg[13];
+            memcpy(seg, path + i, n);
+            seg[n] = '\0';
+            int drc = df_proto_url_decode(seg);
+            if (drc < 0 || !strcmp(seg, ".") || !strcmp(seg, ".."))
+                return 1;
+        }
+        i = j + 1;
+    }
+    return 0;
+}
+
+/* Finds ns= in the query, returns its decoded value (heap) or NULL, and the query without it
+ * in *rest (heap, "" when nothing is left). -EINVAL on a bad escape in ns. */
+static int split_ns(const char *query, char **ns, char **rest)
+{
+    *ns = NULL;
+    size_t qlen = strlen(query);
+    char *acc = df_xmalloc(qlen + 1);
+    size_t alen = 0;
+    const char *p = query;
+    while (*p) {
+        const char *amp = strchr(p, '&');
+        size_t n = amp ? (size_t)(amp - p) : strlen(p);
+        if (n >= 3 && strncmp(p, "ns=", 3) == 0) {
+            if (!*ns) {
+                *ns = df_xstrndup(p + 3, n - 3);
+                if (df_proto_url_decode(*ns) < 0) {
+                    free(*ns);
+                    *ns = NULL;
+                    free(acc);
+                    *rest = NULL;
+                    return -EINVAL;
+                }
+            }
+        } else if (n > 0) {
+            if (alen)
+                acc[alen++] = '&';
+            memcpy(acc + alen, p, n);
+            alen += n;
+        }
+        p += n;
+        if (*p == '&')
+            p++;
+    }
+    acc[alen] = '\0';
+    *rest = acc;
+    return 0;
+}
+
+/* The upstream registry for a relative request; heap, NULL with a reason when invalid. */
+static char *choose_upstream(const struct dfd_rules *r, const char *ns, const char *hdr,
+                             int *is_default, const char **why)
+{
+    *is_default = 0;
+    if (ns && *ns) {
+        if (!strcasecmp(ns, r->registry_host) ||
+            (!strcasecmp(ns, "docker.io") && (!strcasecmp(r->registry_host, "index.docker.io") ||
+                                              !strcasecmp(r->registry_host, "registry-1.docker.io")))) {
+            *is_default = 1;
+            return df_xstrdup(r->registry);
+        }
+        if (!strcasecmp(ns, "docker.io"))
+            return df_xstrdup(DOCKER_HUB);
+        if (strstr(ns, "://")) {
+            *why = "ns must be a registry host[:port], not a URL";
+            return NULL;
+        }
+        char *u = dfd_config_norm_registry(ns);
+        if (!u)
+            *why = "invalid ns registry host";
+        return u;
+    }
+    if (hdr && *hdr) {
+        char *u = dfd_config_norm_registry(hdr);
+        if (!u) {
+            *why = "invalid X-Dragonfly-Registry header (want http(s)://host[:port])";
+            return NULL;
+        }
+        if (!strcasecmp(u, r->registry))
+            *is_default = 1;
+        return u;
+    }
+    *is_default = 1;
+    return df_xstrdup(r->registry);
+}
+
+static const char *const repo_keywords[] = {"/blobs/", "/manifests/", "/tags/", "/referrers/"};
+
+static void route_registry(const struct dfd_rules *r, const struct dfd_rules_in *in,
+                           struct dfd_route *out)
+{
+    const char *t = in->target;
+    const char *q = strchr(t, '?');
+    size_t plen = q ? (size_t)(q - t) : strlen(t);
+    int is_get = !strcmp(in->method, "GET");
+    int is_head = !strcmp(in->method, "HEAD");
+
+    if (has_dot_segment(t, plen)) {
+        reject(out, 400, "'.' or '..' path segment, or a bad percent escape in the path");
+        return;
+    }
+    if ((is_get || is_head) && ((plen == 8 && !strncmp(t, "/metrics", 8)) ||
+                                (plen == 14 && !strncmp(t, "/debug/version", 14)))) {
+        out->action = DFD_ACT_LOCAL;
+        out->url = df_xstrndup(t, plen);
+        return;
+    }
+    if (!strcmp(in->method, "PUT") || !strcmp(in->method, "PATCH") ||
+        !strcmp(in->method, "DELETE")) {
+        reject(out, 405, "dfdaemon is a pull-through mirror: push and delete are not supported");
+        return;
+    }
+
+    char *ns = NULL, *rest = NULL;
+    if (split_ns(q ? q + 1 : "", &ns, &rest) < 0) {
+        reject(out, 400, "bad percent escape in ns query parameter");
+        return;
+    }
+    const char *why = "invalid upstream";
+    out->upstream = choose_upstream(r, ns, in->registry_hdr, &out->is_default_upstream, &why);
+    free(ns);
+    if (!out->upstream) {
+        free(rest);
+        reject(out, 400, why);
+        return;
+    }
+    out->url = df_xasprintf("%s%.*s%s%s", out->upstream, (int)plen, t, *rest ? "?" : "", rest);
+    free(rest);
+    out->action = DFD_ACT_PASS;
+
+    /* /v2/<name>/<keyword>...: the rightmost keyword wins, since nothing after it contains one
+     * (references and digests have no '/'; "blobs/uploads/<id>" has no keyword). */
+    if (plen < 4 || strncmp(t, "/v2/", 4) != 0)
+        return;
+    const char *kw = NULL;
+    size_t kwlen = 0;
+    for (size_t i = 0; i < DF_ARRAY_LEN(repo_keywords); i++) {
+        const char *hit = NULL, *p = t + 3;
+        size_t kl = strlen(repo_keywords[i]);
+        while ((p = memmem(p, plen - (size_t)(p - t), repo_keywords[i], kl)) != NULL) {
+            hit = p;
+            p++;
+        }
+        if (hit && (!kw || hit > kw)) {
+            kw = hit;
+            kwlen = kl;
+        }
+    }
+    if (!kw)
+        return; /* /v2/, /v2/_catalog, token paths... */
+    const char *name = t + 4;
+    size_t nlen = (size_t)(kw - name);
+    if (!dfd_rules_valid_repo(name, nlen)) {
+        reject(out, 400, "invalid repository name");
+        return;
+    }
+    out->repo = df_xstrndup(name, nlen);
+    if (kwlen != 7 || strncmp(kw, "/blobs/", 7) != 0)
+        return;
+    const char *tail = kw + kwlen;
+    size_t tlen = plen - (size_t)(tail - t);
+    if (tlen >= 7 && !strncmp(tail, "sha256:", 7)) {
+        char dg[DFD_DIGEST_MAX];
+        if (tlen >= sizeof(dg)) {
+            reject(out, 400, "invalid sha256 digest");
+            return;
+        }
+        memcpy(dg, tail, tlen);
+        dg[tlen] = '\0';
+        if (!dfd_rules_valid_digest(dg)) {
+            reject(out, 400, "invalid sha256 digest");
+            return;
+        }
+        memcpy(out->digest, dg, tlen + 1);
+        if (is_get && !r->is_mirror_direct)
+            out->action = DFD_ACT_BLOB;
+    }
+}
+
+static void route_proxy(const struct dfd_rules *r, const struct dfd_rules_in *in,
+                        struct dfd_route *out)
+{
+    const char *t = in->target;
+    int is_https = !strncasecmp(t, "https://", 8);
+    const char *hp = t + (is_https ? 8 : 7);
+    size_t hlen = strcspn(hp, "/?#");
+    if (hlen == 0 || memchr(hp, '@', hlen)) {
+        reject(out, 400, "absolute URI without a host, or with user info");
+        return;
+    }
+    const char *path = hp + hlen;
+    if (!strcmp(in->method, "PUT") || !strcmp(in->method, "PATCH") ||
+        !strcmp(in->method, "DELETE")) {
+        reject(out, 405, "dfdaemon proxies GET, HEAD, POST and OPTIONS only");
+        return;
+    }
+    int idx = -1;
+    for (size_t i = 0; i < r->n_rules; i++) {
+        if (regexec(&r->rules[i].re, t, 0, NULL, 0) == 0) {
+            idx = (int)i;
+            break;
+        }
+    }
+    out->rule_index = idx;
+    const struct dfd_rule_c *rule = idx >= 0 ? &r->rules[idx] : NULL;
+    const char *scheme = (rule && rule->use_https) || is_https ? "https" : "http";
+    if (rule && rule->redirect)
+        out->url = df_xasprintf("%s://%s%s", scheme, rule->redirect, *path ? path : "/");
+    else
+        out->url = df_xasprintf("%s://%.*s%s", scheme, (int)hlen, hp, *path ? path : "/");
+    out->action = (rule && !rule->direct && !strcmp(in->method, "GET")) ? DFD_ACT_PROXY_P2P
+                                                                         : DFD_ACT_PROXY;
+}
+
+static void route_connect(const struct dfd_route *unused, const struct dfd_rules_in *in,
+                          struct dfd_route *out)
+{
+    (void)unused;
+    const char *t = in->target;
+    const char *colon = strrchr(t, ':');
+    uint64_t port;
+    if (!colon || colon == t || df_parse_u64(colon + 1, &port) < 0 || port < 1 || port > 65535) {
+        reject(out, 400, "CONNECT needs host:port");
+        return;
+    }
+    for (const char *p = t; p < colon; p++)
+        if (!(is_lalnum((char)(*p | 0x20)) || strchr(".-[]:", *p))) {
+            reject(out, 400, "CONNECT: invalid host");
+            return;
+        }
+    out->action = DFD_ACT_CONNECT;
+    out->url = df_xstrdup(t);
+}
+
+void dfd_rules_route(const struct dfd_rules *r, const struct dfd_rules_in *in,
+                     struct dfd_route *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->rule_index = -1;
+    const char *t = in->target;
+    if (!t || !*t || has_bad_bytes(t) || !in->method) {
+        reject(out, 400, "empty request target or control/blank/non-ASCII bytes in it");
+        return;
+    }
+    if (!strcmp(in->method, "CONNECT")) {
+        route_connect(out, in, out);
+        return;
+    }
+    if (t[0] == '/') {
+        route_registry(r, in, out);
+        return;
+    }
+    if (!strncasecmp(t, "http://", 7) || !strncasecmp(t, "https://", 8)) {
+        route_proxy(r, in, out);
+        return;
+    }
+    reject(out, 400, "request target must be a path or an http(s) absolute URI");
+}

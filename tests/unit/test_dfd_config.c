@@ -1,0 +1,290 @@
+/* dfd_config: Dragonfly 1.0 flag defaults and values, YAML registry_mirror/proxies/supernodes,
+ * flag-over-file precedence, one-line errors with file:line for every kind of bad config. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "dfd_config.h"
+
+static int args(struct dfd_config *c, char *err, int argc, char **argv)
+{
+    dfd_config_init(c);
+    return dfd_config_parse_args(c, argc, argv, err);
+}
+
+static int yaml(struct dfd_config *c, const char *text, char *err, char **ignored)
+{
+    return dfd_config_parse_yaml(c, "t.yml", text, strlen(text), ignored, err);
+}
+
+static void test_defaults(void **state)
+{
+    (void)state;
+    struct dfd_config c;
+    char err[DF_ERR_LEN] = "";
+    char *argv[] = {"dfdaemon", NULL};
+    setenv("HOME", "/home/u", 1);
+    assert_int_equal(args(&c, err, 1, argv), DFD_CONFIG_RUN);
+    assert_int_equal(c.port, 65001);
+    assert_string_equal(c.bind_addr, "127.0.0.1");
+    assert_string_equal(c.registry, "https://index.docker.io");
+    assert_int_equal(c.ratelimit_bps, 20u << 20);
+    assert_null(c.node);
+    assert_string_equal(c.work_home, "/home/u/.small-dragonfly");
+    assert_string_equal(c.config_path, "/etc/dragonfly/dfdaemon.yml");
+    assert_int_equal(c.is_config_explicit, 0);
+    assert_int_equal(dfd_config_finish(&c, err), 0);
+    assert_string_equal(c.localrepo, "/home/u/.small-dragonfly/dfdaemon/data");
+    dfd_config_cleanup(&c);
+}
+
+static void test_flags(void **state)
+{
+    (void)state;
+    struct dfd_config c;
+    char err[DF_ERR_LEN] = "";
+    char *argv[] = {"dfdaemon", "--port", "50001", "--registry", "http://127.0.0.1:5000/",
+                    "--ratelimit", "1.5M", "--node", "a:8002,b:8002", "--workHome", "/w",
+                    "--localrepo", "/repo", "--verbose", "--config", "/x.yml",
+                    "--idle-timeout", "2s", "--auth-ttl", "500ms", "--hostIp", "1.2.3.4", NULL};
+    assert_int_equal(args(&c, err, (int)(sizeof(argv) / sizeof(argv[0])) - 1, argv),
+                     DFD_CONFIG_RUN);
+    assert_int_equal(c.port, 50001);
+    assert_string_equal(c.registry, "http://127.0.0.1:5000");
+    assert_int_equal(c.ratelimit_bps, 1572864);
+    assert_string_equal(c.node, "a:8002,b:8002");
+    assert_string_equal(c.work_home, "/w");
+    assert_string_equal(c.localrepo, "/repo");
+    assert_true(c.is_verbose);
+    assert_string_equal(c.config_path, "/x.yml");
+    assert_true(c.is_config_explicit);
+    assert_int_equal(c.idle_timeout_ms, 2000);
+    assert_int_equal(c.auth_ttl_ms, 500);
+    dfd_config_cleanup(&c);
+}
+
+static void test_flag_errors(void **state)
+{
+    (void)state;
+    struct dfd_config c;
+    char err[DF_ERR_LEN];
+    struct {
+        char *a[4];
+        const char *msg;
+    } cases[] = {
+        {{"dfdaemon", "--port", "0", NULL}, "--port: invalid port '0'"},
+        {{"dfdaemon", "--port", "70000", NULL}, "--port: invalid port '70000'"},
+        {{"dfdaemon", "--registry", "ftp://x", NULL}, "--registry: invalid registry URL"},
+        {{"dfdaemon", "--registry", "http://h/path", NULL}, "--registry: invalid registry URL"},
+        {{"dfdaemon", "--ratelimit", "fast", NULL}, "--ratelimit: invalid rate 'fast'"},
+        {{"dfdaemon", "--idle-timeout", "-1", NULL}, "--idle-timeout: invalid duration"},
+        {{"dfdaemon", "--bogus", NULL, NULL}, "unknown option --bogus"},
+        {{"dfdaemon", "--port", NULL, NULL}, "option --port needs a value"},
+        {{"dfdaemon", "extra", NULL, NULL}, "unexpected argument 'extra'"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        int argc = 0;
+        while (cases[i].a[argc])
+            argc++;
+        err[0] = '\0';
+        assert_int_equal(args(&c, err, argc, cases[i].a), -EINVAL);
+        if (!strstr(err, cases[i].msg))
+            fail_msg("case %zu: error '%s' does not contain '%s'", i, err, cases[i].msg);
+        assert_null(strchr(err, '\n'));
+        dfd_config_cleanup(&c);
+    }
+    char *h[] = {"dfdaemon", "--help", NULL};
+    assert_int_equal(args(&c, err, 2, h), DFD_CONFIG_HELP);
+    dfd_config_cleanup(&c);
+    char *v[] = {"dfdaemon", "version", NULL};
+    assert_int_equal(args(&c, err, 2, v), DFD_CONFIG_VERSION);
+    dfd_config_cleanup(&c);
+}
+
+static void test_yaml_full(void **state)
+{
+    (void)state;
+    struct dfd_config c;
+    char err[DF_ERR_LEN] = "";
+    char *ignored = NULL;
+    char *argv[] = {"dfdaemon", NULL};
+    assert_int_equal(args(&c, err, 1, argv), DFD_CONFIG_RUN);
+    const char *text = "# Dragonfly 1.0 style\n"
+                       "port: 50002\n"
+                       "ratelimit: 100M\n"
+                       "supernodes: [sn1:8002, sn2:8002]\n"
+                       "registry_mirror:\n"
+                       "  remote: https://harbor.example:8443/\n"
+                       "  insecure: true\n"
+                       "  certs: [/etc/ca1.pem, /etc/ca2.pem]\n"
+                       "proxies:\n"
+                       "  - regx: blobs/sha256.*\n"
+                       "  - regx: ^http://mirror\\.local/\n"
+                       "    use_https: true\n"
+                       "    direct: true\n"
+                       "    redirect: real.example:443\n"
+                       "hijack_https:\n"
+                       "  cert: a\n"
+                       "dfget_flags: [\"--verbose\"]\n";
+    assert_int_equal(yaml(&c, text, err, &ignored), 0);
+    assert_int_equal(c.port, 50002);
+    assert_int_equal(c.ratelimit_bps, 100u << 20);
+    assert_string_equal(c.node, "sn1:8002,sn2:8002");
+    assert_string_equal(c.registry, "https://harbor.example:8443");
+    assert_true(c.is_insecure);
+    assert_int_equal(c.n_certs, 2);
+    assert_string_equal(c.certs[1], "/etc/ca2.pem");
+    assert_int_equal(c.n_proxies, 2);
+    assert_string_equal(c.proxies[0].regx, "blobs/sha256.*");
+    assert_false(c.proxies[0].use_https);
+    assert_null(c.proxies[0].redirect);
+    assert_string_equal(c.proxies[1].regx, "^http://mirror\\.local/");
+    assert_true(c.proxies[1].use_https);
+    assert_true(c.proxies[1].direct);
+    assert_string_equal(c.proxies[1].redirect, "real.example:443");
+    assert_string_equal(ignored, "hijack_https,dfget_flags");
+    free(ignored);
+    dfd_config_cleanup(&c);
+}
+
+static void test_precedence(void **state)
+{
+    (void)state;
+    struct dfd_config c;
+    char err[DF_ERR_LEN] = "";
+    char *argv[] = {"dfdaemon", "--registry", "http://flag:1", "--port", "50003", "--node",
+                    "f:1", NULL};
+    assert_int_equal(args(&c, err, 7, argv), DFD_CONFIG_RUN);
+    assert_int_equal(yaml(&c,
+                          "registry_mirror: {remote: http://file:2}\nport: 50004\n"
+                          "supernodes: file:3\nworkHome: /from/file\n",
+                          err, NULL),
+                     0);
+    assert_string_equal(c.registry, "http://flag:1");
+    assert_int_equal(c.port, 50003);
+    assert_string_equal(c.node, "f:1");
+    assert_string_equal(c.work_home, "/from/file"); /* no flag: the file wins over the default */
+    dfd_config_cleanup(&c);
+    /* empty documents and empty sections are fine */
+    char *a0[] = {"dfdaemon", NULL};
+    assert_int_equal(args(&c, err, 1, a0), 0);
+    assert_int_equal(yaml(&c, "", err, NULL), 0);
+    assert_int_equal(yaml(&c, "# only a comment\n", err, NULL), 0);
+    assert_int_equal(yaml(&c, "registry_mirror:\nproxies:\n", err, NULL), 0);
+    assert_string_equal(c.registry, "https://index.docker.io");
+    assert_int_equal(c.n_proxies, 0);
+    dfd_config_cleanup(&c);
+}
+
+static void test_yaml_errors(void **state)
+{
+    (void)state;
+    struct {
+        const char *text;
+        const char *msg;
+    } cases[] = {
+        {"port: [1\n", "t.yml:2: YAML syntax error"},
+        {"- a\n- b\n", "t.yml:1: top level: expected a mapping"},
+        {"colour: blue\n", "t.yml:1: unknown key 'colour'"},
+        {"port: 99999\n", "t.yml:1: port: invalid port '99999'"},
+        {"ratelimit: lots\n", "t.yml:1: ratelimit: invalid rate 'lots'"},
+        {"registry_mirror: x\n", "t.yml:1: registry_mirror: expected a mapping"},
+        {"registry_mirror:\n  remote: ftp://x\n", "t.yml:2: registry_mirror.remote: invalid registry URL"},
+        {"registry_mirror:\n  insecure: maybe\n", "t.yml:2: registry_mirror.insecure: expected true or false"},
+        {"registry_mirror:\n  remot: http://x\n", "t.yml:2: unknown key registry_mirror.remot"},
+        {"proxies: {regx: x}\n", "t.yml:1: proxies: expected a list"},
+        {"proxies:\n  - use_https: true\n", "t.yml:2: proxies[0]: regx is required"},
+        {"proxies:\n  - regx: ok\n  - regx: \"(\"\n", "t.yml:3: proxies[1].regx: invalid regex '('"},
+        {"proxies:\n  - regx: a\n    redirect: http://x/\n", "t.yml:3: proxies[0].redirect: want host[:port]"},
+        {"proxies:\n  - regx: a\n    direkt: true\n", "t.yml:3: unknown key proxies[0].direkt"},
+        {"port: {a: 1}\n", "t.yml:1: port: expected a single value"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct dfd_config c;
+        char err[DF_ERR_LEN] = "";
+        char *argv[] = {"dfdaemon", NULL};
+        assert_int_equal(args(&c, err, 1, argv), 0);
+        assert_int_equal(yaml(&c, cases[i].text, err, NULL), -EINVAL);
+        if (!strstr(err, cases[i].msg))
+            fail_msg("case %zu: error '%s' does not contain '%s'", i, err, cases[i].msg);
+        assert_null(strchr(err, '\n'));
+        dfd_config_cleanup(&c);
+    }
+}
+
+static void test_files_and_finish(void **state)
+{
+    (void)state;
+    struct dfd_config c;
+    char err[DF_ERR_LEN] = "";
+    char *argv[] = {"dfdaemon", "--config", "/nonexistent/dfdaemon.yml", NULL};
+    assert_int_equal(args(&c, err, 3, argv), 0);
+    assert_int_equal(dfd_config_load_file(&c, NULL, err), -EINVAL);
+    assert_non_null(strstr(err, "cannot read config file /nonexistent/dfdaemon.yml"));
+    dfd_config_cleanup(&c);
+    /* the default path may be missing */
+    char *a0[] = {"dfdaemon", NULL};
+    assert_int_equal(args(&c, err, 1, a0), 0);
+    free(c.config_path);
+    c.config_path = strdup("/nonexistent/default.yml");
+    assert_int_equal(dfd_config_load_file(&c, NULL, err), 0);
+    free(c.work_home);
+    c.work_home = strdup("relative/home");
+    assert_int_equal(dfd_config_finish(&c, err), -EINVAL);
+    assert_non_null(strstr(err, "workHome must be an absolute path"));
+    dfd_config_cleanup(&c);
+    char *a1[] = {"dfdaemon", "--localrepo", "rel", "--workHome", "/w", NULL};
+    assert_int_equal(args(&c, err, 5, a1), 0);
+    assert_int_equal(dfd_config_finish(&c, err), -EINVAL);
+    assert_non_null(strstr(err, "localrepo must be an absolute path"));
+    dfd_config_cleanup(&c);
+}
+
+static void test_norm_registry(void **state)
+{
+    (void)state;
+    struct {
+        const char *in, *out;
+    } cases[] = {
+        {"registry.example", "https://registry.example"},
+        {"127.0.0.1:5000", "https://127.0.0.1:5000"},
+        {"http://127.0.0.1:5000/", "http://127.0.0.1:5000"},
+        {"HTTPS://Reg.Example", "HTTPS://Reg.Example"},
+        {"http://[::1]:5000", "http://[::1]:5000"},
+        {"", NULL},
+        {"http://", NULL},
+        {"http://h/v2", NULL},
+        {"http://u@h", NULL},
+        {"http://h?x", NULL},
+        {"h o", NULL},
+        {"gopher://h", NULL},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char *got = dfd_config_norm_registry(cases[i].in);
+        if (cases[i].out == NULL) {
+            if (got)
+                fail_msg("'%s' → '%s', expected invalid", cases[i].in, got);
+        } else {
+            assert_non_null(got);
+            assert_string_equal(got, cases[i].out);
+        }
+        free(got);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_defaults),       cmocka_unit_test(test_flags),
+        cmocka_unit_test(test_flag_errors),    cmocka_unit_test(test_yaml_full),
+        cmocka_unit_test(test_precedence),     cmocka_unit_test(test_yaml_errors),
+        cmocka_unit_test(test_files_and_finish), cmocka_unit_test(test_norm_registry),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
