@@ -158,7 +158,7 @@ def plot_cdf(doc, png_path, workdir):
     if not shutil.which("gnuplot"):
         return "gnuplot not installed"
     series = []
-    xmax = 1.0
+    xmax, xmin = 1.0, 0.9
     for r in doc["systems"]:
         times = sorted(h["time_over_tstar"] for h in r.get("hosts", [])
                        if h.get("status") == "ok" and "time_over_tstar" in h)
@@ -173,22 +173,25 @@ def plot_cdf(doc, png_path, workdir):
         label = r["system"] + ("" if r["status"] == "ok" else " (FAILED)")
         series.append((dat, label))
         xmax = max(xmax, times[-1])
+        xmin = min(xmin, times[0] * 0.9)
     if not series:
         return "no system produced completion times"
     # log x axis: the P2P systems sit near 1, direct pulls sit near N
-    ticks = [t for t in (0.9, 1, 1.1, 1.25, 1.5, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64)
-             if t <= xmax * 1.5]
+    ticks = [t for t in (0.25, 0.35, 0.5, 0.7, 0.9, 1, 1.1, 1.25, 1.5, 2, 3, 4, 6, 8, 12, 16,
+                         24, 32, 48, 64)
+             if xmin <= t <= xmax * 1.5 and (xmax < 6 or t not in (0.9, 1.1))]
     cfg = doc["config"]
     gp = os.path.join(workdir, "cdf.gp")
     with open(gp, "w") as f:
         f.write('set terminal pngcairo size 900,560 font "sans,11"\n')
         f.write("set output '%s'\n" % png_path)
-        f.write('set title "Completion-time CDF: N=%d, F=%s, %s links (T* = %.1f s)"\n'
-                % (cfg["peers"], cfg["size"], cfg["uplink"], doc["tstar_s"]))
+        slow = (", 1/4 at %s" % cfg["slow_quarter"]) if cfg.get("slow_quarter") else ""
+        f.write('set title "Completion-time CDF: N=%d, F=%s, %s links%s (T* = %.1f s)"\n'
+                % (cfg["peers"], cfg["size"], cfg["uplink"], slow, doc["tstar_s"]))
         f.write('set xlabel "completion time / T*  (log scale)"\n')
         f.write('set ylabel "fraction of hosts done"\n')
         f.write("set key bottom right\nset grid\nset yrange [0:1.05]\n")
-        f.write("set logscale x\nset xrange [0.9:%.3f]\n" % (xmax * 1.15))
+        f.write("set logscale x\nset xrange [%.3f:%.3f]\n" % (xmin, xmax * 1.15))
         f.write("set xtics (%s)\n" % ", ".join('"%g" %g' % (t, t) for t in ticks))
         f.write("set arrow from 1, graph 0 to 1, graph 1 nohead dt 2 lc rgb 'gray40'\n")
         f.write("set label 'T*' at 1, graph 0.96 offset 0.6,0 left\n")

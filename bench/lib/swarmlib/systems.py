@@ -121,15 +121,17 @@ class Aria2:
             self.info_hash = info_hash(f.read())
         with open(os.path.join(chroot, "whitelist"), "w") as f:
             f.write(self.info_hash + "\n")
+        self.services = []
         tracker = ctx.reaper.spawn(o.ns, ["opentracker", "-i", o.ip, "-p", str(TRACKER_PORT),
                                           "-P", str(TRACKER_PORT), "-d", chroot,
                                           "-w", "whitelist"],
                                    "tracker", "service", os.path.join(tdir, "tracker.log"))
+        self.services.append(tracker)
         seeder = ctx.reaper.spawn(o.ns, self._aria2_argv(ctx, os.path.dirname(ctx.src_path),
                                                          os.path.join(tdir, "seeder.log"), None)
                                   + ["--bt-seed-unverified=true"],
                                   "seeder", "service", os.path.join(tdir, "seeder.out"))
-        services = [tracker, seeder]
+        self.services.append(seeder)
         if not procs_mod.wait_for(lambda: (ctx.reaper.reap() or True) and
                                   (listening(o.ns, TRACKER_PORT) or tracker.done), 10):
             raise Fail("opentracker did not listen: %s" % tail(tracker.stdout_path + ".err"))
@@ -141,7 +143,7 @@ class Aria2:
         if seeder.done:
             raise Fail("aria2 seeder exited %s: %s" % (seeder.exit_code, tail(seeder.stdout_path)))
         time.sleep(1.0)  # let the seeder announce to the tracker
-        return services
+        return self.services
 
     def _aria2_argv(self, ctx, d, logf, hook):
         argv = ["aria2c", "--dir=" + d, "--torrent-file=" + self.torrent,
@@ -194,6 +196,7 @@ class Damselfly:
         argv = [self.sn_bin, "--port", str(SN_PORT), "--download-port", str(SN_DOWNLOAD_PORT),
                 "--home-dir", home, "--advertise-ip", s.ip] + shlex.split(ctx.args.sn_args)
         sn = ctx.reaper.spawn(s.ns, argv, "supernode", "service", os.path.join(home, "sn.out"))
+        self.services = [sn]
         ok = procs_mod.wait_for(lambda: (ctx.reaper.reap() or True) and
                                 (sn.done or (listening(s.ns, SN_PORT) and
                                              listening(s.ns, SN_DOWNLOAD_PORT))), 20)
@@ -406,7 +409,8 @@ def measure(ctx, system):
         for h in topo.hosts:
             topo_mod.kill_ns_processes(h.ns)
         topo_mod.kill_ns_processes(topo.sn.ns)
-        reaper.terminate([p for p in clients + services if not p.done])
+        started = clients + services + list(getattr(system, "services", []))
+        reaper.terminate([p for p in started if not p.done])
         reaper.reap()
         reaper.take_orphans()
         if not ctx.args.keep_work:
