@@ -19,6 +19,7 @@
 #include "df_log.h"
 #include "df_util.h"
 #include "df_workpool.h"
+#include "dfd_swarm.h"
 
 struct fetch {
     struct dfd_blobs *bs;
@@ -26,6 +27,11 @@ struct fetch {
     char *part_path, *final_path;
     int fd;                         /* .part, written by the worker only */
     struct df_http_req *up;
+    struct dfd_swarm_job *sj;       /* swarm download in progress */
+    char *url;                      /* for the direct fallback */
+    char **headers;
+    int is_insecure;
+    uint64_t bytes_sn, bytes_peers; /* where the bytes came from (swarm) */
     int64_t size;                   /* -1 until the upstream headers */
     uint64_t received;              /* bytes handed to the writer */
     uint64_t written;               /* bytes on disk (ordered prefix) */
@@ -42,6 +48,7 @@ struct dfd_blob_reader {
     int fd;                         /* own read-only fd */
     int64_t size;
     int is_cached, is_complete, is_failed;
+    uint64_t bytes_source, bytes_sn, bytes_peers; /* of the fetch, once complete */
     int pend;                       /* pending notifications: bit per enum dfd_blob_event */
     int fail_err;
     long fail_status;
@@ -57,6 +64,7 @@ struct dfd_blobs {
     struct df_workpool *pool;
     char *dir;                      /* <localrepo>/sha256 */
     struct fetch *fetches;          /* running */
+    struct dfd_swarm *swarm;        /* NULL: fetch straight from the upstream */
     struct dfd_blob_stats stats;
 };
 
@@ -66,7 +74,7 @@ struct wjob {
     size_t len;
     uint64_t off;
     int err;
-    int is_final;
+    int is_final;                   /* 1: finish the streaming digest; 2: hash the file */
     char got[DF_DIGEST_HEX_MAX];
 };
 
@@ -156,6 +164,10 @@ static struct dfd_blob_reader *reader_new(struct dfd_blobs *bs, dfd_blob_cb cb, 
 
 static void fetch_free(struct fetch *f)
 {
+    for (size_t i = 0; f->headers && f->headers[i]; i++)
+        free(f->headers[i]);
+    free(f->headers);
+    free(f->url);
     if (f->fd >= 0)
         close(f->fd);
     df_digest_free(f->sha);
@@ -183,6 +195,8 @@ static void fetch_end(struct fetch *f)
         df_http_req_cancel(f->up);
         f->up = NULL;
     }
+    dfd_swarm_cancel(f->sj);
+    f->sj = NULL;
     unlink_fetch(f);
     while (f->readers)
         detach(f->readers);
@@ -224,6 +238,9 @@ static void fetch_complete(struct fetch *f, const char *got)
     bs->stats.fetch_bytes += f->written;
     for (struct dfd_blob_reader *r = f->readers; r; r = r->next) {
         r->is_complete = 1;
+        r->bytes_sn = f->bytes_sn;
+        r->bytes_peers = f->bytes_peers;
+        r->bytes_source = f->written - DF_MIN(f->written, f->bytes_sn + f->bytes_peers);
         notify(r, DFD_BLOB_EV_DATA);
     }
     fetch_end(f);
@@ -232,6 +249,28 @@ static void fetch_complete(struct fetch *f, const char *got)
 static void work_write(void *arg)
 {
     struct wjob *j = arg;
+    if (j->is_final == 2) { /* the swarm wrote the file: hash it from disk */
+        struct df_digest *d = df_digest_new(DF_DIGEST_SHA256);
+        unsigned char *buf = df_xmalloc(1u << 20);
+        off_t off = 0;
+        for (;;) {
+            ssize_t n = pread(j->f->fd, buf, 1u << 20, off);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n < 0) {
+                j->err = -errno;
+                break;
+            }
+            if (n == 0)
+                break;
+            df_digest_update(d, buf, (size_t)n);
+            off += n;
+        }
+        df_digest_final_hex(d, j->got);
+        df_digest_free(d);
+        free(buf);
+        return;
+    }
     if (j->is_final) {
         df_digest_final_hex(j->f->sha, j->got);
         return;
@@ -347,6 +386,54 @@ static void on_fetch_done(struct df_http_req *up, int err, long status, void *ar
     submit(f, NULL, 0, 0, 1);
 }
 
+/* Fetch straight from the upstream registry (no --node, or the swarm's fallback). */
+static int start_direct(struct fetch *f, int *err)
+{
+    struct df_http_opts ho = {
+        .url = f->url,
+        .headers = (const char *const *)f->headers,
+        .connect_timeout_ms = 10000,
+        .low_speed_window_ms = 60000,
+        .is_follow_redirects = 1, /* blob storage; Authorization is not sent off-host */
+        .is_insecure = f->is_insecure,
+    };
+    f->up = df_http_req_start(f->bs->http, &ho, on_fetch_headers, on_fetch_data, on_fetch_done,
+                              f, err);
+    return f->up ? 0 : (*err < 0 ? *err : -ENOMEM);
+}
+
+static void on_swarm_done(const struct dfd_swarm_result *res, void *arg)
+{
+    struct fetch *f = arg;
+    f->sj = NULL; /* freed by the swarm before this callback */
+    if (res->err == DF_EDIGEST) { /* the swarm holds wrong bytes: the origin has them too */
+        f->bs->stats.mismatches++;
+        fetch_fail(f, DF_EDIGEST, 0, res->msg);
+        return;
+    }
+    if (res->err < 0 || res->length < 0) {
+        /* Dragonfly behaviour: a failed swarm download is retried straight from the origin. */
+        DF_LOGW("blob", "swarm download of sha256:%s failed (%s); fetching from the upstream",
+                f->hex, res->msg);
+        int err = 0;
+        if (ftruncate(f->fd, 0) < 0 || start_direct(f, &err) < 0)
+            fetch_fail(f, err < 0 ? err : -errno, 0, "cannot fall back to the upstream");
+        return;
+    }
+    f->size = res->length;
+    f->received = f->written = (uint64_t)res->length;
+    f->bytes_sn = res->bytes_supernode;
+    f->bytes_peers = res->bytes_peers;
+    for (struct dfd_blob_reader *r = f->readers; r; r = r->next) {
+        r->size = f->size;
+        notify(r, DFD_BLOB_EV_READY);
+    }
+    if (res->sha256[0])
+        fetch_complete(f, res->sha256);
+    else
+        submit(f, NULL, 0, 0, 2); /* no digest from the engine: hash the file */
+}
+
 /* ---- store -------------------------------------------------------------------------------- */
 
 struct dfd_blobs *dfd_blobs_new(struct event_base *base, struct df_http_client *http,
@@ -358,13 +445,14 @@ struct dfd_blobs *dfd_blobs_new(struct event_base *base, struct df_http_client *
     bs->dir = df_path_join(localrepo, "sha256");
     int rc = df_mkdir_p(bs->dir, 0755);
     if (rc < 0) {
-        snprintf(err, DF_ERR_LEN, "cannot create the blob store %s: %s", bs->dir, df_strerror(rc));
+        snprintf(err, DF_ERR_LEN, "cannot create the blob store %.150s: %.60s", bs->dir,
+                 df_strerror(rc));
         goto fail;
     }
     char perr[DF_ERR_LEN] = "";
     bs->pool = df_workpool_new(base, 1, perr, (int)sizeof(perr));
     if (!bs->pool) {
-        snprintf(err, DF_ERR_LEN, "cannot start the blob writer: %s", perr);
+        snprintf(err, DF_ERR_LEN, "cannot start the blob writer: %.200s", perr);
         goto fail;
     }
     return bs;
@@ -388,6 +476,16 @@ void dfd_blobs_free(struct dfd_blobs *bs)
 }
 
 const struct dfd_blob_stats *dfd_blobs_stats(const struct dfd_blobs *bs) { return &bs->stats; }
+
+void dfd_blobs_set_swarm(struct dfd_blobs *bs, struct dfd_swarm *sw) { bs->swarm = sw; }
+
+void dfd_blob_reader_sources(const struct dfd_blob_reader *r, uint64_t *source,
+                             uint64_t *supernode, uint64_t *peers)
+{
+    *source = r->bytes_source;
+    *supernode = r->bytes_sn;
+    *peers = r->bytes_peers;
+}
 
 struct dfd_blob_reader *dfd_blob_open(struct dfd_blobs *bs, const struct dfd_blob_fetch_opts *o,
                                       dfd_blob_cb cb, void *arg, int *err)
@@ -436,17 +534,18 @@ struct dfd_blob_reader *dfd_blob_open(struct dfd_blobs *bs, const struct dfd_blo
             return NULL;
         }
         f->sha = df_digest_new(DF_DIGEST_SHA256);
-        struct df_http_opts ho = {
-            .url = o->url,
-            .headers = o->headers,
-            .connect_timeout_ms = 10000,
-            .low_speed_window_ms = 60000,
-            .is_follow_redirects = 1, /* blob storage; Authorization is not sent off-host */
-            .is_insecure = o->is_insecure,
-        };
-        f->up = df_http_req_start(bs->http, &ho, on_fetch_headers, on_fetch_data, on_fetch_done,
-                                  f, err);
-        if (!f->up) {
+        f->url = df_xstrdup(o->url);
+        size_t nh = 0;
+        while (o->headers && o->headers[nh])
+            nh++;
+        f->headers = df_xcalloc(nh + 1, sizeof(char *));
+        for (size_t i = 0; i < nh; i++)
+            f->headers[i] = df_xstrdup(o->headers[i]);
+        f->is_insecure = o->is_insecure;
+        if (bs->swarm)
+            f->sj = dfd_swarm_start(bs->swarm, f->fd, f->part_path, o->url, o->headers,
+                                    o->is_insecure, on_swarm_done, f, err);
+        if (!f->sj && start_direct(f, err) < 0) {
             unlink(f->part_path);
             fetch_free(f);
             dfd_blob_reader_free(r);

@@ -12,8 +12,8 @@
  * a complete wrong layer. Memory per fetch: at most DFD_BLOB_QUEUE_HIGH bytes queued for the
  * writer (the upstream transfer is paused above it).
  *
- * Phase 1 fetches from the upstream registry with libcurl. Phase 2 replaces only the fetch
- * (the swarm engine writes the .part file and reports the verified prefix); readers stay.
+ * A fetch goes straight to the upstream registry (libcurl), or, with a swarm set, through the
+ * supernode with dfget's engine (dfd_swarm; falls back to the upstream when that fails).
  *
  * Threading: loop thread only (the writer thread is internal). */
 #ifndef DFD_BLOB_H
@@ -78,5 +78,15 @@ int dfd_blob_reader_avail(struct dfd_blob_reader *r, uint64_t pos, int *fd, uint
 int dfd_blob_reader_is_complete(const struct dfd_blob_reader *r);
 
 const struct dfd_blob_stats *dfd_blobs_stats(const struct dfd_blobs *bs);
+
+struct dfd_swarm;
+/* New fetches go through the swarm (borrowed, must outlive bs; NULL = upstream only).
+ * A failed swarm download falls back to the upstream. Until the dfget engine reports a
+ * verified in-order prefix, a swarm fetch releases its bytes when the whole file is written
+ * and verified (store-and-forward), not piece by piece. */
+void dfd_blobs_set_swarm(struct dfd_blobs *bs, struct dfd_swarm *sw);
+/* Bytes of the completed fetch by origin (all 0 for a cache hit). */
+void dfd_blob_reader_sources(const struct dfd_blob_reader *r, uint64_t *source,
+                             uint64_t *supernode, uint64_t *peers);
 
 #endif

@@ -26,6 +26,7 @@
 #include "dfd_blob.h"
 #include "dfd_metrics.h"
 #include "dfd_rules.h"
+#include "dfd_swarm.h"
 #include "dfd_tunnel.h"
 
 #define OUT_HIGH (1u << 20)           /* pause upstream above this many queued client bytes */
@@ -44,6 +45,7 @@ struct dfd_proxy {
     struct evdns_base *dns;
     struct dfd_tunnels *tunnels;
     struct dfd_blobs *blobs;
+    struct dfd_swarm *swarm;          /* --node given: blobs through the supernode */
     struct dfd_metrics m;
     struct job *jobs;                 /* every request in flight */
 };
@@ -443,18 +445,23 @@ static void deny(struct job *j, int status, const char *www)
 
 static void blob_finish(struct job *j)
 {
-    const char *from = dfd_blob_reader_is_cached(j->blob) ? "cache" : "fetch";
-    uint64_t size = j->blob_pos;
+    int is_cached = dfd_blob_reader_is_cached(j->blob);
+    uint64_t size = j->blob_pos, src = 0, sn = 0, peers = 0;
     double secs = (double)(df_now_ms() - j->t0_ms) / 1000.0;
+    dfd_blob_reader_sources(j->blob, &src, &sn, &peers);
     j->p->m.blobs_ok++;
-    if (dfd_blob_reader_is_cached(j->blob))
+    if (is_cached) {
         j->p->m.blob_bytes_cache += size;
-    else
-        j->p->m.blob_bytes_source += size;
-    DF_LOGI("blob", "OK repo=%s digest=%s size=%llu time=%.3fs from=%s source=%llu supernode=0 "
-            "peers=0 upstream=%s", j->rt.repo ? j->rt.repo : "-", j->rt.digest,
-            (unsigned long long)size, secs, from,
-            (unsigned long long)(dfd_blob_reader_is_cached(j->blob) ? 0 : size), j->rt.upstream);
+    } else {
+        j->p->m.blob_bytes_source += src;
+        j->p->m.blob_bytes_supernode += sn;
+        j->p->m.blob_bytes_peers += peers;
+    }
+    DF_LOGI("blob", "OK repo=%s digest=%s size=%llu time=%.3fs from=%s source=%llu "
+            "supernode=%llu peers=%llu upstream=%s", j->rt.repo ? j->rt.repo : "-", j->rt.digest,
+            (unsigned long long)size, secs, is_cached ? "cache" : "fetch",
+            (unsigned long long)src, (unsigned long long)sn, (unsigned long long)peers,
+            j->rt.upstream);
     release_client(j);
     evhttp_send_reply_end(j->req);
     j->req = NULL;
@@ -508,6 +515,9 @@ static void on_blob(struct dfd_blob_reader *r, enum dfd_blob_event ev, int err, 
             job_abort(j);
         } else if (status == 401 || status == 403 || status == 404) {
             deny(j, (int)status, NULL);
+        } else if (err == DF_EDIGEST) {
+            job_reply_error(j, 502, "DIGEST_INVALID",
+                            "the bytes served for this blob do not match its digest");
         } else {
             job_reply_error(j, 502, "UNAVAILABLE", "blob fetch from the upstream failed");
         }
@@ -688,7 +698,7 @@ static void on_request(struct evhttp_request *req, void *arg)
         return;
     case DFD_ACT_PASS:
     case DFD_ACT_PROXY:
-    case DFD_ACT_PROXY_P2P: /* phase 1: the swarm is not linked yet, goes direct */
+    case DFD_ACT_PROXY_P2P: /* not through the store/swarm yet: fetched directly */
         build_forward_headers(j);
         start_upstream(j);
         return;
@@ -717,6 +727,12 @@ struct dfd_proxy *dfd_proxy_new(struct event_base *base, const struct dfd_config
     p->blobs = dfd_blobs_new(base, p->client, cfg->localrepo, err);
     if (!p->blobs)
         goto fail;
+    if (cfg->node && *cfg->node && !cfg->is_mirror_direct) {
+        p->swarm = dfd_swarm_new(base, p->client, cfg, err);
+        if (!p->swarm)
+            goto fail;
+        dfd_blobs_set_swarm(p->blobs, p->swarm);
+    }
     p->tunnels = dfd_tunnels_new(base, p->dns, DF_MAX(cfg->idle_timeout_ms, 60000));
     p->http = evhttp_new(base);
     if (!p->http) {
@@ -764,6 +780,7 @@ void dfd_proxy_free(struct dfd_proxy *p)
     }
     dfd_tunnels_free(p->tunnels);
     dfd_blobs_free(p->blobs);
+    dfd_swarm_free(p->swarm);
     if (p->http)
         evhttp_free(p->http);
     if (p->dns)

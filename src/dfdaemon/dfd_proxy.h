@@ -4,10 +4,10 @@
  *     with libcurl (df_http_client): method, path, query, end-to-end headers and POST body go
  *     up; status, the registry-relevant response headers and the body come back, streamed
  *     with back-pressure (at most ~1 MiB queued per client connection);
- *   - gates blob GETs with dfd_auth (HEAD with the client's own credentials) and then streams
- *     the blob while hashing it: the SHA-256 of the bytes must equal the digest in the URL,
- *     otherwise the last chunk is never sent and the client connection is aborted. Phase 1:
- *     the blob body comes straight from the upstream registry (no swarm yet);
+ *   - gates blob GETs with dfd_auth (HEAD with the client's own credentials), then serves the
+ *     body from dfd_blob (local store / one shared fetch per digest, through the swarm when
+ *     --node is set); the last byte leaves only after the SHA-256 matched the URL digest,
+ *     otherwise the client connection is aborted. Range requests are passed through;
  *   - serves HTTP-proxy requests (absolute URIs) with the `proxies` rules;
  *   - answers GET /metrics (Prometheus text) and /debug/version itself.
  * CONNECT becomes a blind TCP tunnel (dfd_tunnel.h).

@@ -13,6 +13,7 @@
 #include "df_util.h"
 #include "dfd_config.h"
 #include "dfd_proxy.h"
+#include "dfget_uploader.h"
 
 enum { EXIT_CONFIG = 10, EXIT_HOME = 11, EXIT_PORT = 14 };
 
@@ -33,6 +34,10 @@ int main(int argc, char **argv)
     struct event *sigint = NULL, *sigterm = NULL;
     struct dfd_proxy *proxy = NULL;
 
+    /* `dfdaemon server ...`: this host's uploader, started by the swarm module exactly as
+     * dfget starts `dfget server` (same code, /proc/self/exe). */
+    if (argc > 1 && strcmp(argv[1], "server") == 0)
+        return dfget_uploader_main(argc - 1, argv + 1);
     dfd_config_init(&cfg);
     int action = dfd_config_parse_args(&cfg, argc, argv, err);
     if (action == DFD_CONFIG_HELP) {

@@ -24,7 +24,7 @@ struct dfget_node {
 };
 
 enum dfget_pattern {
-    DFGET_PATTERN_P2P,    /* download and (next issue) share */
+    DFGET_PATTERN_P2P,    /* download and share through the work home's uploader */
     DFGET_PATTERN_CDN,    /* download through the supernode, never share */
     DFGET_PATTERN_SOURCE, /* origin only (back-source reason 100) */
 };
@@ -50,7 +50,7 @@ struct dfget_config {
     int is_nodes_set;      /* nodes came from the CLI or the config file (even if empty) */
     uint64_t local_limit_bps; /* -s; 0 = unlimited (our default, see --help) */
     uint64_t min_rate_bps;    /* --minrate; default 64 KiB/s; used for timeouts only */
-    uint64_t total_limit_bps; /* --totallimit; 0 = none (uploader, next issue) */
+    uint64_t total_limit_bps; /* --totallimit; 0 = none; host upload cap sent to the uploader */
     int64_t timeout_ms;       /* -e; 0 = automatic (length / minrate + 10 s) */
     enum dfget_pattern pattern;
     int is_notbs, is_dfdaemon, is_insecure, is_showbar, is_verbose, is_console;

@@ -227,8 +227,9 @@ static void handle_finish(struct dfget_dl *dl, const struct dfget_pull_reply *re
         uint64_t total = dl->bytes_sn + dl->bytes_peer;
         dl->file_length = (int64_t)total;
     }
-    DF_LOGI(MOD, "task %s finished at %s: %u pieces, length %lld", dl->task_id, dl->node_hp, n,
-            (long long)dl->file_length);
+    DF_LOGI(MOD, "task %s finished at %s: %u pieces, length %lld; transfers paused %u times "
+            "for the writer", dl->task_id, dl->node_hp, n, (long long)dl->file_length,
+            dl->n_writer_pauses);
     if (!rep->sha256[0] && rep->md5[0] && !dl->is_want_md5) {
         /* Pieces carried pieceSha256 but the finish has only an md5: hash the file again. */
         dl->is_want_md5 = 1;

@@ -96,6 +96,7 @@ struct dfget_dl {
     struct event *rate_ev;       /* rate-limit unpause */
     struct event *done_ev;       /* deferred done callback */
     struct event *speed_ev;      /* low-speed check, every second */
+    unsigned n_writer_pauses;    /* back-pressure events (stats) */
     unsigned fail_streak;        /* piece failures since the last committed piece */
     unsigned sn_fail_streak;     /* of those, pieces whose source was the supernode */
     int has_600;

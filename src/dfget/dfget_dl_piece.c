@@ -87,6 +87,7 @@ static int on_piece_data(struct df_http_req *req, const void *data, size_t len, 
     struct dfget_dl *dl = p->dl;
     if (dfget_writer_queued(dl->writer) > DFGET_WRITER_HIGH_WATER) {
         p->is_paused = p->was_paused = 1; /* resumed by on_writer_drain */
+        dl->n_writer_pauses++;
         return DF_AGAIN;
     }
     if (dl->rl && dl->rl->rate_bps) {

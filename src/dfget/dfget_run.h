@@ -3,8 +3,14 @@
  * migration, back-source fallback with its reason codes (§6.2), whole-file check, atomic
  * rename, console lines and summary. Owns the event loop, the HTTP client and the writer.
  *
- * Guarantee on every failure path: the temp file is removed and nothing appears at --output
- * (a file that was already there is left untouched). SIGINT/SIGTERM remove the temp file too. */
+ * Pattern p2p: before registering, the work home's uploader is found or started (dfget_upctl)
+ * and the temp file is linked into <home>/data/<taskFileName>.service (or copied across
+ * filesystems), so the download is served while it arrives; after success the uploader gets
+ * /client/finish. Any sharing failure only turns the run into pattern cdn.
+ *
+ * Guarantee on every failure path: the temp file and the service file are removed and nothing
+ * appears at --output (a file that was already there is left untouched). SIGINT/SIGTERM remove
+ * both too. */
 #ifndef DFGET_RUN_H
 #define DFGET_RUN_H
 

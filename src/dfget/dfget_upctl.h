@@ -66,8 +66,8 @@ struct dfget_upctl_opts {
 int dfget_upctl_ensure(const struct dfget_upctl_opts *o, int *port, int *is_started,
                        char err[DF_ERR_LEN]) __attribute__((warn_unused_result));
 
-/* GET /client/finish?taskFileName=&taskID=&cid=&superNode= on 127.0.0.1-or-ip:port (2 s).
- * Returns 0 when it answered 200 "success". */
+/* GET http://ip:port/client/finish?taskFileName=&taskID=&cid=&superNode= (2 s). Returns 0 when
+ * it answered 200 "success" (the uploader then expires the file and notifies `supernode`). */
 int dfget_upctl_finish(const char *ip, int port, const char *task_file, const char *task_id,
                        const char *cid, const char *supernode, char err[DF_ERR_LEN])
     __attribute__((warn_unused_result));

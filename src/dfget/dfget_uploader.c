@@ -31,6 +31,7 @@
 #define MOD "uploader"
 #define GC_INTERVAL_MS 15000
 #define SHUTDOWN_GRACE_MS 3000
+#define UPLOAD_MAX_WRITE (1u << 20)
 
 struct up_task {
     char *name;              /* taskFileName (validated by dfget_uploader_name_ok) */
@@ -169,10 +170,14 @@ static void on_file(struct evhttp_request *req, struct uploader *u)
              (unsigned long long)plan.range_end);
     evhttp_add_header(oh, "Content-Range", cr);
     evhttp_add_header(oh, "Content-Type", "application/octet-stream");
-    if (u->group) {
-        struct evhttp_connection *conn = evhttp_request_get_connection(req);
-        struct bufferevent *bev = conn ? evhttp_connection_get_bufferevent(conn) : NULL;
-        if (bev)
+    struct evhttp_connection *conn = evhttp_request_get_connection(req);
+    struct bufferevent *bev = conn ? evhttp_connection_get_bufferevent(conn) : NULL;
+    if (bev) {
+        /* libevent writes at most 16 KiB per socket event by default: one sendfile(2) and one
+         * loop iteration per 16 KiB. Pieces are MiBs of zero-copy file data, so let one event
+         * hand the kernel up to UPLOAD_MAX_WRITE (the rate-limit group still caps the total). */
+        (void)bufferevent_set_max_single_write(bev, UPLOAD_MAX_WRITE);
+        if (u->group)
             bufferevent_add_to_rate_limit_group(bev, u->group);
     }
     u->bytes_served += plan.body_len;

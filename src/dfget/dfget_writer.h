@@ -1,15 +1,12 @@
-/* The writer thread: pwrites piece payloads at their offsets into the temp file and keeps the
- * whole-file digests (MD5 and/or SHA-256) of the verified prefix, so the final check rarely
- * re-reads the file. Built on a df_workpool with ONE thread, so jobs run strictly in submission
- * order: a commit runs after all writes of its piece, finish() after everything before it.
+/* The writer: pwrites piece payloads at their offsets into the temp file on one worker thread
+ * and computes the whole-file digests (MD5 and/or SHA-256) of the committed prefix, in file
+ * order, on a second one (pread from the page cache), so hashing never holds up the writes and
+ * runs in parallel with them. Each thread takes its jobs FIFO: a commit runs after all writes
+ * of its piece, finish() after everything before it.
  *
  * Layout: piece n's payload byte k lives at file offset n*(piece_size-5) + k. piece_size 0 is
- * "stream mode" (back-source): a single piece 0 whose payload offset is the file offset.
- *
- * Whole-file hashing: the writer hashes pieces in order. Bytes of the piece that is next in
- * order are hashed as they are written (speculatively; commit() confirms them); pieces committed
- * out of order are hashed later by pread() from the page cache when the prefix reaches them.
- * abort() of a speculatively hashed piece restarts hashing from the file's start (rare).
+ * "stream mode" (back-source): a single piece 0 whose payload offset is the file offset; its
+ * writes arrive in order and are hashed as soon as they are written.
  *
  * Threading: every function here is called on the loop thread; callbacks run on the loop
  * thread. Ownership: write() takes ownership of buf (free()d by the writer). The fd is
@@ -35,7 +32,7 @@ typedef void (*dfget_writer_finish_cb)(int err, const char *md5_hex, const char 
 /* Called when queued bytes fall to or below the low-water mark after having been above it. */
 typedef void (*dfget_writer_drain_cb)(void *arg);
 
-/* Returns NULL with err filled when the thread cannot be created. */
+/* Returns NULL with err filled when the threads cannot be created. */
 struct dfget_writer *dfget_writer_new(struct event_base *base, int fd, dfget_writer_drain_cb on_drain,
                                       void *drain_arg, char err[DF_ERR_LEN]);
 /* Runs the queued jobs to completion (their callbacks still run), joins the thread. NULL ok. */
@@ -62,7 +59,8 @@ void dfget_writer_write(struct dfget_writer *w, uint32_t piece, uint64_t payload
  * everything queued so far is on its way to disk (pwrite done), with `token` passed back. */
 void dfget_writer_commit(struct dfget_writer *w, uint32_t piece, uint64_t payload_len,
                          dfget_writer_commit_cb cb, uint64_t token, void *arg);
-/* The piece's download failed or was cancelled: its written bytes will be overwritten later. */
+/* The piece's download failed or was cancelled: its written bytes will be overwritten later.
+ * (Nothing is hashed before a commit, so this has nothing to undo; kept for the callers.) */
 void dfget_writer_abort(struct dfget_writer *w, uint32_t piece);
 /* Checks pieces [0, npieces) are committed, completes the digests, fdatasync()s; cb once. */
 void dfget_writer_finish(struct dfget_writer *w, uint32_t npieces, dfget_writer_finish_cb cb,

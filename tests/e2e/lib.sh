@@ -43,16 +43,27 @@ _df_kill_pid() {  # TERM, wait ≤ 3 s, then KILL
   wait "$pid" 2>/dev/null || true
 }
 
+# _df_kill_all PID...: like _df_kill_pid for all of them at once (TERM all, wait ≤ 3 s, KILL the rest)
+_df_kill_all() {
+  local pid i left
+  [ $# -gt 0 ] || return 0
+  kill -TERM "$@" 2>/dev/null || true
+  for ((i = 0; i < 30; i++)); do
+    left=0
+    for pid; do kill -0 "$pid" 2>/dev/null && left=1 && break; done
+    [ "$left" = 0 ] && break
+    sleep 0.1
+  done
+  kill -KILL "$@" 2>/dev/null || true
+  for pid; do wait "$pid" 2>/dev/null || true; done
+  return 0
+}
+
 # Processes we did not start directly but that belong to this run (e.g. an uploader daemon a
 # dfget forked): anything whose command line names our private temp dir.
 _df_strays() {
-  local d pid
-  for d in /proc/[0-9]*; do
-    pid=${d#/proc/}
-    [ "$pid" = "$$" ] && continue
-    { tr '\0' ' ' < "$d/cmdline"; } 2>/dev/null | grep -qF -- "$T/" && echo "$pid"
-  done
-  return 0
+  grep -lzF -- "$T/" /proc/[0-9]*/cmdline 2>/dev/null |
+    awk -F/ -v self="$$" '$3 != self { print $3 }' || true
 }
 
 df_cleanup() {
@@ -62,7 +73,7 @@ df_cleanup() {
   trap - ERR
   set +e
   for pid in "${_DF_PIDS[@]}"; do _df_kill_pid "$pid"; done
-  for pid in $(_df_strays); do _df_kill_pid "$pid"; done
+  _df_kill_all $(_df_strays)
   for m in "${_DF_MOUNTS[@]}"; do umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null; done
   if [ "${DF_KEEP:-0}" = 1 ]; then
     echo "kept temp dir: $T" >&2
@@ -150,7 +161,7 @@ pass() {
 _df_check_sanitizers() {
   local hits
   hits=$(grep -lE 'ERROR: (Address|Leak|Undefined|Thread)Sanitizer|runtime error: ' \
-           "$T"/run/*.out "$T"/run/*.err 2>/dev/null || true)
+           "$T"/run/*.out "$T"/run/*.err "$T"/dfhome/*/logs/dfserver.log 2>/dev/null || true)
   [ -z "$hits" ] || fail "sanitizer report in: $(echo "$hits" | sed "s|$T/||" | tr '\n' ' ')"
 }
 skip() { printf 'SKIP: %s: %s\n' "$DF_TEST_NAME" "$*"; exit 0; }
@@ -545,6 +556,27 @@ alive() {
   [ -n "$st" ] && [ "$st" != Z ]
 }
 
+# stop_uploaders: SIGTERM to every uploader of this run ($T/dfhome/*); all must exit within 10 s
+# (call it before pass, so that what they print on exit — e.g. a sanitizer report in
+# logs/dfserver.log, their stderr — is checked).
+stop_uploaders() {
+  local d pids pid i left=""
+  pids=$(for d in "$T"/dfhome/*/; do [ -d "$d" ] && uploader_pids "$(basename "$d")"; done | tr '\n' ' ')
+  [ -n "${pids// /}" ] || return 0
+  # shellcheck disable=SC2086
+  kill -TERM $pids 2>/dev/null || true
+  for ((i = 0; i < 100; i++)); do
+    left=""
+    for pid in $pids; do alive "$pid" && left+="$pid "; done
+    if [ -z "$left" ]; then
+      ok "$(wc -w <<< "$pids") uploader(s) exited on SIGTERM within $((i / 10)).$((i % 10)) s"
+      return 0
+    fi
+    sleep 0.1
+  done
+  fail "uploader(s) $left did not exit within 10 s of SIGTERM"
+}
+
 # kill_supernode PID: SIGKILL (no clean shutdown) and reap it, so pass() skips it.
 kill_supernode() {
   kill -KILL "$1" 2>/dev/null || fail "supernode $1 already gone before SIGKILL"
@@ -629,6 +661,7 @@ cat > "$T/run/policy.json" <<'POLICY'
 POLICY
 # skopeo never reads the host's credentials (REGISTRY_AUTH_FILE is set for skopeo only: the
 # registry itself would read REGISTRY_* variables as configuration overrides).
+echo '{"auths": {}}' > "$T/run/containers-auth.json"
 SKOPEO=(env "REGISTRY_AUTH_FILE=$T/run/containers-auth.json" skopeo --policy "$T/run/policy.json")
 
 need_registry_tools() {
@@ -763,4 +796,25 @@ dfd_stop_all() {
     [ "$rc" = 0 ] || fail "dfdaemon $pid exited with status $rc on SIGTERM (expected 0)"
   done
   _DFD_PIDS=()
+  # the uploaders the dfdaemons started (`dfdaemon server … --home $T/dfd-NAME`): SIGTERM, they
+  # must exit within 10 s, and their logs must hold no sanitizer report
+  local ups="" f
+  for f in /proc/[0-9]*/cmdline; do
+    tr '\0' ' ' < "$f" 2>/dev/null | grep -qE -- "dfdaemon server .*--home $T/dfd-" &&
+      ups+="$(basename "$(dirname "$f")") "
+  done
+  if [ -n "$ups" ]; then
+    # shellcheck disable=SC2086
+    kill -TERM $ups 2>/dev/null || true
+    for ((i = 0; i < 100; i++)); do
+      rc=0
+      for pid in $ups; do kill -0 "$pid" 2>/dev/null && rc=1; done
+      [ "$rc" = 0 ] && break
+      sleep 0.1
+    done
+    [ "$rc" = 0 ] || fail "dfdaemon uploader(s) $ups did not exit within 10 s of SIGTERM"
+  fi
+  f=$(grep -lE 'ERROR: (Address|Leak|Undefined|Thread)Sanitizer|runtime error: ' \
+        "$T"/dfd-*/logs/*.log 2>/dev/null || true)
+  [ -z "$f" ] || fail "sanitizer report in: $(echo "$f" | sed "s|$T/||" | tr '\n' ' ')"
 }

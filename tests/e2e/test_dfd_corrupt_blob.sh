@@ -3,7 +3,8 @@
 # bytes of one layer are altered in place (same size); the registry still serves them under
 # the original digest. dfdaemon hashes the stream, holds back the last chunk, finds the SHA-256
 # different from the URL digest and aborts the connection: curl sees a short transfer, skopeo
-# fails, /metrics counts the mismatch. A small blob (one chunk) yields zero body bytes.
+# fails, /metrics counts the mismatch, nothing stays in dfdaemon's blob store. A small blob
+# (one chunk) yields no complete body either.
 # Phase 1: the bytes come from the registry through dfdaemon (no swarm).
 DF_PORT_MIN=${DF_PORT_MIN:-50000}
 DF_PORT_MAX=${DF_PORT_MAX:-54999}
@@ -42,6 +43,14 @@ mm=$(dfd_metric 'dragonfly_dfdaemon_blobs_total{result="digest_mismatch"}')
 [ "$mm" = 1 ] || fail "metrics digest_mismatch=$mm, expected 1"
 grep -q "digest mismatch for $B" "$DFD_LOG" || fail "no digest-mismatch log line"
 ok "digest mismatch counted and logged"
+left=$(ls "$DFD_HOME/dfdaemon/data/sha256/" | grep "${B#sha256:}" || true)
+[ -z "$left" ] || fail "the corrupted blob stayed in the store: $left"
+ok "nothing of the corrupted blob is left in dfdaemon's store"
+rc=0
+curl -s --max-time 20 -o "$T/out/blob2" "$DFD_BASE/v2/bad/img/blobs/$B" || rc=$?
+n=$(file_size "$T/out/blob2" 2>/dev/null || echo 0)
+[ "$rc" != 0 ] && [ "$n" -lt "$size" ] || fail "second request for the corrupted blob: rc=$rc, $n bytes"
+ok "asked again: fetched again, cut short again (curl exit $rc after $n bytes)"
 
 check "skopeo copy of the image fails, and says why"
 if "${SKOPEO[@]}" copy -q --src-tls-verify=false "docker://$DFD_HOST/bad/img:latest" "dir:$T/out/copy" \
@@ -50,15 +59,16 @@ if "${SKOPEO[@]}" copy -q --src-tls-verify=false "docker://$DFD_HOST/bad/img:lat
 fi
 ok "skopeo copy failed: $(tail -1 "$T/run/copy.out" | cut -c1-160)"
 
-check "a small corrupted blob (the config, one chunk) yields no body byte at all"
+check "a small corrupted blob (the config) is never delivered whole either"
 CFG=$("${SKOPEO[@]}" inspect --raw --tls-verify=false "docker://$REG_HOST/bad/img:latest" |
   python3 -c 'import json,sys; print(json.load(sys.stdin)["config"]["digest"])')
 corrupt "$CFG" 10
 rc=0
 curl -s --max-time 10 -o "$T/out/cfg" "$DFD_BASE/v2/bad/img/blobs/$CFG" || rc=$?
 n=$(file_size "$T/out/cfg" 2>/dev/null || echo 0)
-[ "$rc" != 0 ] && [ "$n" = 0 ] || fail "small corrupted blob: curl rc=$rc, $n bytes received"
-ok "curl exit $rc, 0 bytes received"
+csize=$(curl -s -I "$REG_BASE/v2/bad/img/blobs/$CFG" | tr -d '\r' | awk -F': ' 'tolower($1) == "content-length" { print $2 }')
+[ "$rc" != 0 ] && [ "$n" -lt "$csize" ] || fail "small corrupted blob: curl rc=$rc, $n of $csize bytes received"
+ok "curl exit $rc, $n of $csize bytes received"
 
 check "intact layers still flow"
 curl -sf --max-time 20 -o "$T/out/ok" "$DFD_BASE/v2/bad/img/blobs/${LAYERS[0]}" || fail "intact layer failed"

@@ -66,4 +66,5 @@ sn_up=$(sn_metric damselfly_supernode_upload_bytes_total)
 [ "$sn_sum" -lt $((2 * SIZE)) ] ||
   fail "the peers got $sn_sum bytes from the supernode (sum of supernode=), $(awk -v a="$sn_sum" -v b="$SIZE" 'BEGIN { printf "%.2f", a / b }')× the file, expected < 2×"
 ok "supernode upload $sn_up bytes ($(awk -v a="$sn_up" -v b="$SIZE" 'BEGIN { printf "%.2f", a / b }')× the file); sum of supernode= $sn_sum"
+stop_uploaders
 pass

@@ -5,8 +5,8 @@
 # 4 victims then download the same URL at once: every output is correct, every victim that got a
 # piece from A logs a per-piece digest mismatch naming A, and no mismatch names anyone else.
 # Isolation: afterwards the victims' uploaders are stopped (SIGTERM → /peer/service/down), so A is
-# the only peer left holding the file; a 5th victim must not be handed A at all (A was eliminated
-# for everyone), i.e. it gets everything from the supernode, with no mismatch.
+# the only peer left holding the file; a later victim must not be handed A at all (A eliminated for
+# everyone once it failed for several clients): it gets everything from the supernode.
 DF_PORT_MIN=${DF_PORT_MIN:-40000}
 DF_PORT_MAX=${DF_PORT_MAX:-49999}
 DF_WATCHDOG=${DF_WATCHDOG:-150}
@@ -95,18 +95,37 @@ gone() { local v; for v in "${VICTIMS[@]}"; do [ -z "$(uploader_pids "$v")" ] ||
 wait_until 10 gone || fail "victims' uploaders still running 10 s after SIGTERM: $(for v in "${VICTIMS[@]}"; do uploader_pids "$v"; done | tr '\n' ' ')"
 ok "stopped"
 
-check "a 5th victim is not handed A any more (A isolated for everyone): correct, no mismatch"
-start_peer v5 -u "$URL" -o "$T/out/v5.bin" -n "$SN_NODE"
-wait_peer v5
-peer_table v5
-[ "${PEER_RC[v5]}" = 0 ] || fail "victim v5 exited ${PEER_RC[v5]}"
-assert_same_file "$T/out/v5.bin" "$T/www/bad.bin"
-mm5=$(grep -c 'digest mismatch' "$(dfget_log v5)" 2>/dev/null || true)
-fa5=$(grep -c "(127.0.0.1:$PA)" "$(dfget_log v5)" 2>/dev/null || true)
-[ "$mm5" = 0 ] && [ "$fa5" = 0 ] ||
-  fail "after $total_mm mismatches from $hit victims, the supernode still handed A (127.0.0.1:$PA) to v5: $mm5 mismatch(es), $fa5 log line(s) naming A: $(grep -m2 "(127.0.0.1:$PA)" "$(dfget_log v5)" || true)"
-expect_summary v5 0 "$SIZE" 0
-iso=$(grep -i -E 'eliminat|isolat|blacklist' "$SN_LOG" 2>/dev/null | head -2 || true)
+# Later victims come one at a time with -p cdn (they never serve), so A is the only peer that
+# holds the file and a scheduler that still trusts A must hand it out. A clean one (nothing from
+# A) proves that A is isolated for everyone. Per-client blacklisting alone never gets there (each
+# new client would be handed A once), so at most 3 follow-ups are tried, and A may have failed for
+# at most 4 distinct clients ("several") before the clean one.
+check "later victims (one at a time, -p cdn) are no longer handed A: isolated for everyone"
+clean="" LATER=()
+for k in 5 6 7; do
+  v=v$k
+  LATER+=("$v")
+  start_dfget "$v" -u "$URL" -o "$T/out/$v.bin" -n "$SN_NODE" -p cdn
+  wait_dfget "$DFGET_PID"
+  PEER_RC[$v]=$DFGET_RC
+  [ "$DFGET_RC" = 0 ] || fail "victim $v exited $DFGET_RC: $(grep -m1 'FAIL' "$T/run/$v.out" || true)"
+  assert_same_file "$T/out/$v.bin" "$T/www/bad.bin"
+  mm=$(grep 'digest mismatch' "$(dfget_log "$v")" 2>/dev/null | grep -c "(127.0.0.1:$PA)" || true)
+  fa=$(grep -c "(127.0.0.1:$PA)" "$(dfget_log "$v")" 2>/dev/null || true)
+  if [ "$fa" = 0 ]; then
+    expect_summary "$v" 0 "$SIZE" 0
+    clean=$v
+    break
+  fi
+  hit=$((hit + 1))
+  say "    $v was still handed A: $mm mismatch(es) ($hit clients have been hit by A now)"
+  [ "$hit" -le 4 ] ||
+    fail "A (127.0.0.1:$PA) has now failed for $hit distinct clients and is still handed out (to $v): not isolated: $(grep -m1 'digest mismatch' "$(dfget_log "$v")" || true)"
+done
+[ -n "$clean" ] || fail "A (127.0.0.1:$PA) was still handed to v5, v6 and v7 after failing for earlier clients: not isolated"
+peer_table "${LATER[@]}"
+iso=$(grep -i -E 'eliminat|isolat' "$SN_LOG" 2>/dev/null | grep -F "127.0.0.1:$PA" | head -1 || true)
 [ -n "$iso" ] && printf '    supernode log: %s\n' "$iso"
-ok "v5 got nothing from A"
+ok "$clean got nothing from A (A had failed for $hit distinct client(s))"
+stop_uploaders
 pass

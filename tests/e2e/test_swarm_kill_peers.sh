@@ -78,4 +78,5 @@ for p in "${SURVIVORS[@]}"; do
 done
 ok "source=0 for all survivors; origin 1 request"
 say "    $dead_refs piece fetches from the killed peers failed and were rescheduled"
+stop_uploaders
 pass

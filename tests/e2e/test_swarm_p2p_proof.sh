@@ -50,4 +50,5 @@ assert_same_file "$T/out/B.bin" "$T/source.bin"
 expect_summary B 0 0 "$SIZE"
 say "    B: $(summary_line "$T/run/B.out")"
 ok "B got all $SIZE bytes from peers; A (port $PA) is the only peer that holds the file"
+stop_uploaders
 pass

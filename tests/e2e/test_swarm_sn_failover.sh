@@ -131,4 +131,5 @@ read -r oreq _ <<< "$(origin_counts /fo.bin)"
 [ "$oreq" = 1 ] || fail "with --notbs the origin got $oreq requests for /fo.bin (only the supernode's, 1, expected)"
 say "    $(grep -m1 '^download FAIL(' "$T/run/n1.out")"
 ok "all 4 exited 80 within $((t_end - t_kill)) s, no output left; the origin saw only the supernode"
+stop_uploaders
 pass

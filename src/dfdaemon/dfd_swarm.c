@@ -1,0 +1,405 @@
+/* In-process blob download through the supernode with dfget's engine: registration with
+ * failover (dfget_reg), the piece loop (dfget_dl) and the writer thread (dfget_writer) wired
+ * the way dfget_run wires them, minus the process-level parts (console, exit codes, signals,
+ * the uploader). Migration: a node that fails us is marked and the next one is registered. */
+#include "dfd_swarm.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "df_http_client.h"
+#include "df_log.h"
+#include "df_proto.h"
+#include "df_util.h"
+#include "dfget_config.h"
+#include "dfget_dl.h"
+#include "dfget_msg.h"
+#include "dfget_reg.h"
+#include "dfget_upctl.h"
+#include "dfget_writer.h"
+
+#define MOD "swarm"
+
+struct dfd_swarm {
+    struct event_base *base;
+    struct df_http_client *http;
+    struct dfget_config dcfg;       /* nodes, home, timeouts for the dfget engine */
+    char local_ip[64];
+    char host_name[256];
+    int64_t last_sign_ms;           /* keeps every cid unique */
+    int up_port;                    /* this host's uploader (dfget server), 0 = none */
+    char *data_dir;                 /* <workHome>/data: the uploader's service files */
+    uint64_t total_limit_bps;
+    struct dfd_swarm_job *jobs;
+};
+
+struct dfd_swarm_job {
+    struct dfd_swarm *sw;
+    struct dfget_writer *writer;
+    struct dfget_reg *reg;
+    struct dfget_dl *dl;
+    char cid[128];
+    char task_file[256];
+    char want_sha256[DF_DIGEST_HEX_MAX]; /* from the blob URL, "" if none */
+    char *url, *task_url, *path;
+    char *part_path;                /* the file being written (for the service link) */
+    char *svc_path;                 /* <data>/<task_file>.service while shared, else NULL */
+    struct df_http_req *check;      /* async /check/<task_file> at the uploader */
+    int port;                       /* registered uploader port (0 = cdn pattern) */
+    int is_ok;                      /* downloaded completely: the service file may stay */
+    int is_insecure;
+    char **headers;
+    size_t nheaders;
+    struct event *done_ev;
+    struct dfd_swarm_result res;
+    dfd_swarm_done_cb cb;
+    void *arg;
+    struct dfd_swarm_job *prev, *next;
+};
+
+struct dfd_swarm *dfd_swarm_new(struct event_base *base, struct df_http_client *http,
+                                const struct dfd_config *cfg, char err[DF_ERR_LEN])
+{
+    struct dfd_swarm *sw = df_xcalloc(1, sizeof(*sw));
+    sw->base = base;
+    sw->http = http;
+    dfget_config_init(&sw->dcfg);
+    dfget_config_free_nodes(sw->dcfg.nodes, sw->dcfg.nnodes);
+    sw->dcfg.nodes = NULL;
+    sw->dcfg.nnodes = 0;
+    if (dfget_config_parse_nodes(cfg->node, &sw->dcfg.nodes, &sw->dcfg.nnodes, err) < 0 ||
+        sw->dcfg.nnodes == 0) {
+        if (!err[0])
+            snprintf(err, DF_ERR_LEN, "--node: no supernode in '%s'", cfg->node);
+        dfd_swarm_free(sw);
+        return NULL;
+    }
+    free(sw->dcfg.home);
+    sw->dcfg.home = df_xstrdup(cfg->work_home);
+    sw->dcfg.pattern = DFGET_PATTERN_CDN;
+    sw->dcfg.is_dfdaemon = 1;
+    size_t *order = NULL, n_order = 0, idx = 0;
+    dfget_reg_expand(sw->dcfg.nodes, sw->dcfg.nnodes, 0, &order, &n_order);
+    if (dfget_reg_local_ip(sw->dcfg.nodes, order, n_order, 1000, sw->local_ip,
+                           sizeof(sw->local_ip), &idx) < 0) {
+        DF_LOGW(MOD, "no supernode reachable to learn the local IP; using 127.0.0.1");
+        snprintf(sw->local_ip, sizeof(sw->local_ip), "127.0.0.1");
+    }
+    free(order);
+    sw->total_limit_bps = cfg->ratelimit_bps;
+    sw->data_dir = df_path_join(cfg->work_home, "data");
+    /* This host's uploader (a `dfdaemon server` process per work home, as dfget's): found or
+     * started once here (blocking, bounded); later blobs register with it asynchronously. */
+    char uerr[DF_ERR_LEN] = "";
+    struct dfget_upctl_opts uo = {
+        .home = cfg->work_home, .ip = sw->local_ip, .port = 0, .task_file = "dfdaemon-probe",
+        .total_limit_bps = cfg->ratelimit_bps, .expire_ms = 180000, .alive_ms = 3600000,
+        .is_verbose = cfg->is_verbose,
+    };
+    int is_started = 0;
+    if (dfget_upctl_ensure(&uo, &sw->up_port, &is_started, uerr) < 0) {
+        DF_LOGW(MOD, "no uploader, this host will not serve pieces: %s", uerr);
+        sw->up_port = 0;
+    } else {
+        DF_LOGI(MOD, "uploader on %s:%d (%s)", sw->local_ip, sw->up_port,
+                is_started ? "started" : "reused");
+    }
+    if (gethostname(sw->host_name, sizeof(sw->host_name)) < 0 || !sw->host_name[0])
+        snprintf(sw->host_name, sizeof(sw->host_name), "localhost");
+    sw->host_name[sizeof(sw->host_name) - 1] = '\0';
+    return sw;
+}
+
+static void job_free(struct dfd_swarm_job *j)
+{
+    struct dfd_swarm *sw = j->sw;
+    if (j->prev)
+        j->prev->next = j->next;
+    else
+        sw->jobs = j->next;
+    if (j->next)
+        j->next->prev = j->prev;
+    if (j->check)
+        df_http_req_cancel(j->check);
+    if (j->svc_path && !j->is_ok)
+        unlink(j->svc_path); /* never leave a failed or cancelled download shared */
+    free(j->svc_path);
+    free(j->part_path);
+    dfget_dl_free(j->dl);
+    dfget_reg_free(j->reg);
+    dfget_writer_free(j->writer); /* joins the writer thread */
+    if (j->done_ev)
+        event_free(j->done_ev);
+    for (size_t i = 0; i < j->nheaders; i++)
+        free(j->headers[i]);
+    free(j->headers);
+    free(j->url);
+    free(j->task_url);
+    free(j->path);
+    free(j);
+}
+
+void dfd_swarm_free(struct dfd_swarm *sw)
+{
+    if (!sw)
+        return;
+    while (sw->jobs)
+        job_free(sw->jobs);
+    dfget_config_cleanup(&sw->dcfg);
+    free(sw->data_dir);
+    free(sw);
+}
+
+void dfd_swarm_cancel(struct dfd_swarm_job *j)
+{
+    if (j)
+        job_free(j);
+}
+
+/* Delivered from an event of our own, so the dl/reg that reported are off the stack. */
+static void on_done_ev(evutil_socket_t fd, short what, void *arg)
+{
+    struct dfd_swarm_job *j = arg;
+    (void)fd;
+    (void)what;
+    struct dfd_swarm_result res = j->res;
+    dfd_swarm_done_cb cb = j->cb;
+    void *cb_arg = j->arg;
+    job_free(j);
+    cb(&res, cb_arg);
+}
+
+static void client_finish(struct dfd_swarm_job *j);
+static void finish(struct dfd_swarm_job *j, int err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void finish(struct dfd_swarm_job *j, int err, const char *fmt, ...)
+{
+    j->res.err = err;
+    if (fmt) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(j->res.msg, sizeof(j->res.msg), fmt, ap);
+        va_end(ap);
+    }
+    if (j->dl) {
+        j->res.bytes_supernode = dfget_dl_bytes_supernode(j->dl);
+        j->res.bytes_peers = dfget_dl_bytes_peers(j->dl);
+        dfget_dl_stop(j->dl);
+    }
+    j->is_ok = err == 0;
+    if (err == 0 && j->svc_path)
+        client_finish(j);
+    event_active(j->done_ev, EV_TIMEOUT, 0);
+}
+
+static void on_finish_done(struct df_http_req *req, int err, long status, void *arg)
+{
+    (void)req;
+    (void)arg;
+    if (err < 0 || status != 200)
+        DF_LOGW(MOD, "/client/finish at the uploader: %s HTTP %ld", df_strerror(err), status);
+}
+
+/* The download is complete: the uploader may expire the service file now (spec §5.2). */
+static void client_finish(struct dfd_swarm_job *j)
+{
+    struct dfd_swarm *sw = j->sw;
+    char *base = dfget_msg_base_url(sw->local_ip, (unsigned)sw->up_port);
+    char *url = df_xasprintf("%s/client/finish?taskFileName=%s&taskID=%s&cid=%s&superNode=%s",
+                             base, j->task_file, dfget_dl_task_id(j->dl), j->cid,
+                             dfget_dl_node(j->dl));
+    struct df_http_opts o = {.url = url, .timeout_ms = 2000, .max_body = 256};
+    if (!df_http_req_start(sw->http, &o, NULL, NULL, on_finish_done, NULL, NULL))
+        DF_LOGW(MOD, "cannot send /client/finish for %s", j->task_file);
+    free(url);
+    free(base);
+}
+
+static void on_reg(int err, const struct dfget_reg_reply *rep, const struct dfget_node *node,
+                   void *arg);
+
+static void on_dl_done(const struct dfget_dl_result *res, void *arg)
+{
+    struct dfd_swarm_job *j = arg;
+    switch (res->status) {
+    case DFGET_DL_OK:
+        j->res.length = res->file_length;
+        snprintf(j->res.sha256, sizeof(j->res.sha256), "%s", res->got_sha256);
+        if (j->want_sha256[0] && res->got_sha256[0] &&
+            !df_digest_hex_eq(j->want_sha256, res->got_sha256)) {
+            /* wrong bytes in the swarm (e.g. a corrupted origin): not shared from this host */
+            finish(j, DF_EDIGEST, "sha256 %s, the blob digest is %s", res->got_sha256,
+                   j->want_sha256);
+            return;
+        }
+        finish(j, 0, NULL);
+        return;
+    case DFGET_DL_FAIL:
+        finish(j, res->err < 0 ? res->err : -EIO, "%s", res->msg);
+        return;
+    case DFGET_DL_MIGRATE:
+        DF_LOGW(MOD, "%s: migrating: %s", j->url, res->msg);
+        dfget_reg_mark_current_failed(j->reg);
+        if (dfget_reg_remaining(j->reg) == 0 || dfget_reg_start(j->reg, on_reg, j) < 0)
+            finish(j, DF_EORIGIN, "no supernode left: %s", res->msg);
+        return;
+    }
+}
+
+static void on_reg(int err, const struct dfget_reg_reply *rep, const struct dfget_node *node,
+                   void *arg)
+{
+    struct dfd_swarm_job *j = arg;
+    if (err == DFGET_REG_NEED_AUTH) {
+        finish(j, DF_EHTTP, "supernode: origin needs authorization: %s",
+               dfget_reg_last_error(j->reg));
+        return;
+    }
+    if (err < 0) {
+        finish(j, DF_EORIGIN, "registration failed: %s", dfget_reg_last_error(j->reg));
+        return;
+    }
+    DF_LOGI(MOD, "%s registered at %s:%u, task %.16s…, length %lld", j->url, node->host,
+            node->port, rep->task_id, (long long)rep->file_length);
+    dfget_dl_start(j->dl, node, rep);
+}
+
+static void on_writer_drain(void *arg)
+{
+    struct dfd_swarm_job *j = arg;
+    dfget_dl_on_drain(j->dl);
+}
+
+static int start_reg(struct dfd_swarm_job *j)
+{
+    struct dfd_swarm *sw = j->sw;
+    free(j->path);
+    j->path = df_xasprintf("/peer/file/%s", j->task_file);
+    struct dfget_reg_req req = {
+        .raw_url = j->url,
+        .task_url = j->task_url,
+        .cid = j->cid,
+        .ip = sw->local_ip,
+        .host_name = sw->host_name,
+        .port = j->port, /* 0: cdn pattern (no uploader) */
+        .path = j->path,
+        .version = DF_VERSION,
+        .headers = (const char *const *)j->headers,
+        .nheaders = j->nheaders,
+        .is_dfdaemon = 1,
+        .is_insecure = j->is_insecure,
+    };
+    uint64_t seed = (uint64_t)df_now_us() ^ ((uint64_t)getpid() << 32);
+    j->reg = dfget_reg_new(sw->base, sw->http, sw->dcfg.nodes, sw->dcfg.nnodes, seed, &req);
+    j->dl = dfget_dl_new(sw->base, sw->http, j->writer, &sw->dcfg, j->cid, NULL, on_dl_done, j);
+    return dfget_reg_start(j->reg, on_reg, j);
+}
+
+/* /check/<task_file> registered the name with the uploader: share the file being written
+ * (hard link into its data dir) and register with its port. Any failure: cdn pattern. */
+static void on_check_done(struct df_http_req *req, int err, long status, void *arg)
+{
+    struct dfd_swarm_job *j = arg;
+    struct dfd_swarm *sw = j->sw;
+    size_t len = 0;
+    const char *body = err < 0 ? "" : df_http_req_body(req, &len);
+    j->check = NULL;
+    if (err == 0 && status == 200 && dfget_upctl_check_body_ok(body, len, j->task_file, DF_VERSION)) {
+        char *svc = df_xasprintf("%s/%s.service", sw->data_dir, j->task_file);
+        if (link(j->part_path, svc) == 0) {
+            j->svc_path = svc;
+            j->port = sw->up_port;
+        } else {
+            DF_LOGW(MOD, "cannot link %s to %s: %s; not sharing this blob", j->part_path, svc,
+                    strerror(errno));
+            free(svc);
+        }
+    } else {
+        DF_LOGW(MOD, "uploader /check failed (%s, HTTP %ld); not sharing this blob",
+                df_strerror(err), status);
+    }
+    if (start_reg(j) < 0)
+        finish(j, -EBUSY, "cannot start the registration");
+}
+
+static int start_check(struct dfd_swarm_job *j)
+{
+    struct dfd_swarm *sw = j->sw;
+    char *base = dfget_msg_base_url(sw->local_ip, (unsigned)sw->up_port);
+    char *url = df_xasprintf("%s/check/%s", base, j->task_file);
+    char dd[4200], tl[64];
+    snprintf(dd, sizeof(dd), "dataDir: %s", sw->data_dir);
+    snprintf(tl, sizeof(tl), "totalLimit: %llu", (unsigned long long)sw->total_limit_bps);
+    const char *hdrs[] = {dd, tl, NULL};
+    struct df_http_opts o = {.url = url, .headers = hdrs, .timeout_ms = 2000,
+                             .connect_timeout_ms = 1000, .max_body = 512};
+    int err = 0;
+    j->check = df_http_req_start(sw->http, &o, NULL, NULL, on_check_done, j, &err);
+    free(url);
+    free(base);
+    return j->check ? 0 : -1;
+}
+
+struct dfd_swarm_job *dfd_swarm_start(struct dfd_swarm *sw, int fd, const char *part_path,
+                                      const char *url, const char *const *headers,
+                                      int is_insecure, dfd_swarm_done_cb cb, void *arg, int *err)
+{
+    struct dfd_swarm_job *j = df_xcalloc(1, sizeof(*j));
+    char werr[DF_ERR_LEN] = "";
+    j->sw = sw;
+    j->cb = cb;
+    j->arg = arg;
+    j->res.length = -1;
+    j->url = df_xstrdup(url);
+    j->task_url = df_proto_task_url(url, NULL);
+    int64_t now = df_wall_ms();
+    if (now <= sw->last_sign_ms)
+        now = sw->last_sign_ms + 1;
+    sw->last_sign_ms = now;
+    snprintf(j->cid, sizeof(j->cid), "%s-%d-%lld.%03lld", sw->local_ip, (int)getpid(),
+             (long long)(now / 1000), (long long)(now % 1000));
+    char sign[64];
+    snprintf(sign, sizeof(sign), "%d-%lld.%03lld", (int)getpid(), (long long)(now / 1000),
+             (long long)(now % 1000));
+    char base_name[80];
+    const char *dg = strstr(url, "/blobs/sha256:");
+    snprintf(base_name, sizeof(base_name), "blob-%.16s", dg ? dg + 14 : "x");
+    if (dg && strlen(dg + 14) == DF_SHA256_HEX_LEN)
+        snprintf(j->want_sha256, sizeof(j->want_sha256), "%s", dg + 14);
+    dfget_upctl_task_file_name(base_name, sign, j->task_file, sizeof(j->task_file));
+    size_t n = 0;
+    while (headers && headers[n])
+        n++;
+    j->headers = df_xcalloc(n + 1, sizeof(char *));
+    for (size_t i = 0; i < n; i++)
+        j->headers[j->nheaders++] = df_xstrdup(headers[i]);
+    j->done_ev = event_new(sw->base, -1, 0, on_done_ev, j);
+    j->writer = dfget_writer_new(sw->base, fd, on_writer_drain, j, werr);
+    j->next = sw->jobs;
+    if (sw->jobs)
+        sw->jobs->prev = j;
+    sw->jobs = j;
+    if (!j->writer) {
+        DF_LOGE(MOD, "cannot start a writer: %s", werr);
+        *err = -ENOMEM;
+        job_free(j);
+        return NULL;
+    }
+    j->part_path = df_xstrdup(part_path);
+    j->is_insecure = is_insecure;
+    if (sw->up_port > 0 && start_check(j) == 0) {
+        *err = 0;
+        return j; /* registration follows the /check answer */
+    }
+    if (start_reg(j) < 0) {
+        *err = -EBUSY;
+        job_free(j);
+        return NULL;
+    }
+    *err = 0;
+    return j;
+}

@@ -1,0 +1,55 @@
+/* One blob download through the supernode, in-process, with dfget's own
+ * engine (dfget_reg: registration + supernode failover, dfget_dl: piece loop, dfget_writer:
+ * ordered pwrite + whole-file digests). The client's headers (Authorization) travel in the
+ * registration, so the supernode's origin fetch is authorized the same way.
+ *
+ * The host serves the pieces it has through its uploader (`dfdaemon server`, dfget's uploader
+ * code; found or started once at start-up, one per work home), like dfget's p2p pattern.
+ * Limits of this prototype (see docs/dfdaemon.md): no download rate limit, and the result is
+ * delivered when the whole file is written (the dfget engine exposes no "verified in-order
+ * prefix" yet).
+ *
+ * Threading: loop thread only (each job owns one writer thread). Callback contract: after
+ * dfd_swarm_start() returned a job, done runs exactly once from the loop, unless the job is
+ * cancelled first. */
+#ifndef DFD_SWARM_H
+#define DFD_SWARM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "df_digest.h"
+#include "df_err.h"
+#include "dfd_config.h"
+
+struct event_base;
+struct df_http_client;
+struct dfd_swarm;
+struct dfd_swarm_job;
+
+struct dfd_swarm_result {
+    int err;                         /* 0 = the file is written; < 0 = failed (msg says why) */
+    char msg[DF_ERR_LEN];
+    int64_t length;
+    char sha256[DF_DIGEST_HEX_MAX];  /* of the written file, "" when not computed */
+    uint64_t bytes_supernode, bytes_peers;
+};
+
+typedef void (*dfd_swarm_done_cb)(const struct dfd_swarm_result *res, void *arg);
+
+/* NULL (err filled) when cfg->node does not parse. The local IP is learnt once here (blocking
+ * TCP connect to the first reachable supernode, ≤ 1 s each; 127.0.0.1 when none answers). */
+struct dfd_swarm *dfd_swarm_new(struct event_base *base, struct df_http_client *http,
+                                const struct dfd_config *cfg, char err[DF_ERR_LEN]);
+void dfd_swarm_free(struct dfd_swarm *sw); /* cancels jobs (no callbacks). NULL ok. */
+
+/* Downloads url into fd (borrowed; must stay open until done or cancel), the file at part_path.
+ * When this host has an uploader, part_path is hard-linked into its data dir first, so other
+ * hosts can fetch the pieces already written. headers: "Key: Value" (copied). Returns NULL with
+ * *err when the job cannot start (no callback then). */
+struct dfd_swarm_job *dfd_swarm_start(struct dfd_swarm *sw, int fd, const char *part_path,
+                                      const char *url, const char *const *headers,
+                                      int is_insecure, dfd_swarm_done_cb cb, void *arg, int *err);
+void dfd_swarm_cancel(struct dfd_swarm_job *j); /* NULL ok; not from inside its callback */
+
+#endif
