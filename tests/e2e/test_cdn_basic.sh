@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Passive CDN, first and second fetch: a 64 MiB file fetched through the supernode matches the
+# Passive CDN (dfget -p cdn: no uploader, so every byte must come from the supernode), first and second fetch: a 64 MiB file fetched through the supernode matches the
 # source; a second fetch of the same URL is served from the supernode's cache and the origin
 # sends the body only once.
 source "$(dirname "$0")/lib.sh"
@@ -13,7 +13,7 @@ URL="$ORIGIN_BASE/f64.bin"
 say "origin $ORIGIN_BASE, supernode $SN_NODE (download port $SN_DPORT), file 64 MiB"
 
 check "first dfget through the supernode (--notbs) exits 0 and its output matches the source"
-run_dfget first -u "$URL" -o "$T/out/first.bin" -n "$SN_NODE" --notbs
+run_dfget first -u "$URL" -o "$T/out/first.bin" -n "$SN_NODE" --notbs -p cdn
 expect_rc first 0
 assert_same_file "$T/out/first.bin" "$T/www/f64.bin"
 check "first summary: all $SIZE bytes came from the supernode, none from source or peers"
@@ -21,7 +21,7 @@ expect_summary first 0 "$SIZE" 0
 say "    $(summary_line "$T/run/first.out")"
 
 check "second dfget of the same URL (other output) also matches"
-run_dfget second -u "$URL" -o "$T/out/second.bin" -n "$SN_NODE" --notbs
+run_dfget second -u "$URL" -o "$T/out/second.bin" -n "$SN_NODE" --notbs -p cdn
 expect_rc second 0
 assert_same_file "$T/out/second.bin" "$T/www/f64.bin"
 expect_summary second 0 "$SIZE" 0

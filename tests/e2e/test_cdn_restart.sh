@@ -13,7 +13,7 @@ URL="$ORIGIN_BASE/r64.bin"
 say "origin $ORIGIN_BASE, supernode $SN_NODE, home $HOME1"
 
 check "fetch through the first supernode"
-run_dfget first -u "$URL" -o "$T/out/first.bin" -n "$SN_NODE" --notbs
+run_dfget first -u "$URL" -o "$T/out/first.bin" -n "$SN_NODE" --notbs -p cdn
 expect_rc first 0
 assert_same_file "$T/out/first.bin" "$T/www/r64.bin"
 expect_summary first 0 "$SIZE" 0
@@ -30,7 +30,7 @@ start_supernode --home "$HOME1" --port "$port" --download-port "$dport"
 ok "new supernode pid $SN_PID answers /_ping"
 
 check "fetch again: output correct, served by the supernode"
-run_dfget second -u "$URL" -o "$T/out/second.bin" -n "$SN_NODE" --notbs
+run_dfget second -u "$URL" -o "$T/out/second.bin" -n "$SN_NODE" --notbs -p cdn
 expect_rc second 0
 assert_same_file "$T/out/second.bin" "$T/www/r64.bin"
 expect_summary second 0 "$SIZE" 0

@@ -15,7 +15,7 @@ say "origin $ORIGIN_BASE, supernode $SN_NODE, $N dfget at once"
 check "$N dfget started together all exit 0 with a correct output"
 pids=()
 for i in $(seq 1 $N); do
-  start_dfget "c$i" -u "$URL" -o "$T/out/c$i.bin" -n "$SN_NODE" --notbs
+  start_dfget "c$i" -u "$URL" -o "$T/out/c$i.bin" -n "$SN_NODE" --notbs -p cdn
   pids+=("$DFGET_PID")
 done
 for i in $(seq 1 $N); do
