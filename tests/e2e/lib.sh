@@ -73,6 +73,7 @@ df_cleanup() {
   trap - ERR
   set +e
   for pid in "${_DF_PIDS[@]}"; do _df_kill_pid "$pid"; done
+  # shellcheck disable=SC2046
   _df_kill_all $(_df_strays)
   for m in "${_DF_MOUNTS[@]}"; do umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null; done
   if [ "${DF_KEEP:-0}" = 1 ]; then

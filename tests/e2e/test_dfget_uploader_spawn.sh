@@ -154,6 +154,18 @@ assert_same_file "$T/out/e.bin" "$T/www/f.bin"
 [ -e "$HE/data/notes.txt" ] || fail "a file not named *.service was removed"
 ok "deleted, service/down sent, the output is intact; stale files removed, others kept"
 
+check "--totallimit reaches the uploader in /check and caps what it sends (last download here: the cap stays)"
+run_dfget a -u "$URL" -o "$T/out/a3.bin" -n "$SN_NODE" --notbs --totallimit 2M
+expect_rc a 0
+grep -q "upload limit set to 2097152 B/s" "$HA/logs/dfserver.log" || fail "no 'upload limit set to 2097152' in dfserver.log"
+t0=$(date +%s.%N)
+curl -sf -H "Range: bytes=0-$((P - 1))" -H "pieceNum: 0" -H "pieceSize: $P" \
+  "http://127.0.0.1:$UP_PORT/peer/file/$NAME_A" -o "$T/piece_lim" || fail "limited piece fetch failed"
+secs=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }')
+awk -v s="$secs" 'BEGIN { exit !(s >= 1.2) }' || fail "a 4 MiB piece took $secs s at a 2 MiB/s host limit"
+cmp -s "$T/piece_lim" "$T/piece0" || fail "limited piece differs"
+ok "4 MiB piece in $secs s at 2 MiB/s"
+
 check "SIGTERM to the uploader: service/down per finished task, files deleted, servicePort 0"
 downs0=$(service_downs)
 nfiles=$(ls "$HA/data" | grep -c '\.service$' || true)

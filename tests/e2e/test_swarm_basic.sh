@@ -33,6 +33,13 @@ for p in "${PEERS[@]}"; do
 done
 ok "all $N exited 0"
 
+check "every peer still has its own uploader running (they serve until --alivetime)"
+for p in "${PEERS[@]}"; do
+  [ -n "$(uploader_pids "$p")" ] ||
+    fail "peer $p has no uploader process (dfget server --home dfhome/$p) after the run: $(tail -n 3 "$T/dfhome/$p/logs/dfserver.log" 2>/dev/null | tr '\n' '|')"
+done
+ok "$N uploaders running"
+
 check "every output equals the source (sha256 $SRC_SHA)"
 for p in "${PEERS[@]}"; do
   [ -f "$T/out/$p.bin" ] || fail "peer $p: no output file"
