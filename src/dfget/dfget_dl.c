@@ -385,6 +385,13 @@ struct dfget_dl *dfget_dl_new(struct event_base *base, struct df_http_client *ht
                               void *arg)
 {
     struct dfget_dl *dl = df_xcalloc(1, sizeof(*dl));
+    char err[DF_ERR_LEN];
+    dl->phash = dfget_phash_new(base, err);
+    if (!dl->phash) {
+        DF_LOGE(MOD, "cannot start the piece-digest thread: %s", err);
+        free(dl);
+        return NULL;
+    }
     dl->base = base;
     dl->http = http;
     dl->writer = writer;
@@ -427,6 +434,7 @@ void dfget_dl_free(struct dfget_dl *dl)
     event_free(dl->rate_ev);
     event_free(dl->done_ev);
     event_free(dl->speed_ev);
+    dfget_phash_free(dl->phash); /* every stream was cancelled by the stop */
     df_bitmap_cleanup(&dl->have);
     df_bitmap_cleanup(&dl->busy);
     free(dl->base_url);

@@ -5,8 +5,11 @@
  * /peer/piece/suc after the write, a slow or failing source costs one piece (reported against
  * it), back-off on 602, finish on 600 with the whole-file digests.
  *
- * Memory: at most one 256 KiB chunk per piece in flight plus the writer queue, which is capped
- * by pausing transfers above DFGET_WRITER_HIGH_WATER.
+ * Threads: the loop only moves bytes; piece digests run on a digest thread (dfget_phash), the
+ * writes and the whole-file digests on the writer's two threads.
+ *
+ * Memory: at most one 256 KiB chunk per piece in flight plus the digest and writer queues,
+ * whose sum is capped by pausing transfers above DFGET_WRITER_HIGH_WATER.
  *
  * Threading: loop thread only. The done callback runs at most once per dfget_dl_start(), never
  * from inside a dfget_dl_* call. After it ran, the dl is idle: dfget_dl_start() may be called
@@ -46,7 +49,8 @@ struct dfget_dl_result {
 
 typedef void (*dfget_dl_done_cb)(const struct dfget_dl_result *res, void *arg);
 
-/* Borrowed: base, http, writer, cfg, cid, rl (may be NULL = unlimited); must outlive the dl. */
+/* Borrowed: base, http, writer, cfg, cid, rl (may be NULL = unlimited); must outlive the dl.
+ * NULL (logged) when the piece-digest thread cannot be started. */
 struct dfget_dl *dfget_dl_new(struct event_base *base, struct df_http_client *http,
                               struct dfget_writer *writer, const struct dfget_config *cfg,
                               const char *cid, struct df_ratelimit *rl, dfget_dl_done_cb cb,

@@ -1,8 +1,10 @@
 /* Internal to dfget_dl*.c: the state of the P2P loop shared by the pull loop (dfget_dl.c) and
  * the piece downloads (dfget_dl_piece.c). Not for other modules. Loop thread only.
  *
- * Piece life: start (busy set) → streamed, unwrapped and hashed → digest ok → handed to the
- * writer → commit callback (busy cleared, have set, bytes counted, result 503 queued for the
+ * Piece life: start (busy set) → streamed and unwrapped on the loop, its wrapped bytes hashed
+ * on the piece-digest thread (dfget_phash), each payload chunk passed on to the writer once
+ * hashed → received in full: "verifying" until the digest is back → digest ok → commit
+ * callback (busy cleared, have set, bytes counted, result 503 queued for the
  * next /peer/task, /peer/piece/suc sent). Announcing only after the pwrite guarantees that our
  * uploader never serves a piece that is not in the file yet. Any failure (transport, HTTP,
  * frame, digest, too slow) → busy cleared, result 500 with dstCid = the source queued. */
@@ -16,6 +18,7 @@
 #include "df_proto.h"
 #include "dfget_dl.h"
 #include "dfget_frame.h"
+#include "dfget_phash.h"
 
 #define DFGET_DL_SN_CID_PREFIX "cdnnode:"
 /* A piece slower than this over a whole window (and not paused by us) is abandoned. */
@@ -31,7 +34,7 @@ struct piece {
     struct dfget_piece_task task;
     struct df_http_req *req;
     struct dfget_frame frame;
-    struct df_digest *digest;   /* over the wrapped bytes; NULL = no digest given */
+    struct dfget_phash_stream *ph; /* digest of the wrapped bytes; NULL = no digest given */
     unsigned char *buf;         /* DFGET_DL_CHUNK bytes being filled */
     size_t buf_len;
     uint64_t buf_pos;           /* payload offset of buf[0] */
@@ -42,6 +45,7 @@ struct piece {
     int64_t win_start_ms;
     uint64_t win_bytes;         /* frame.pos at win_start_ms */
     int was_paused;             /* paused by us at some point in the window */
+    int is_verifying;           /* received in full, waiting for its digest (dl->verifying) */
 };
 
 struct report {
@@ -86,6 +90,9 @@ struct dfget_dl {
 
     struct piece *pieces;        /* downloads in flight */
     int npieces;
+    struct piece *verifying;     /* received, digest pending */
+    struct dfget_phash *phash;   /* piece-digest thread */
+    int is_bp_paused;            /* transfers paused for the writer/digest queues */
     struct report *reports, *reports_tail;
     struct aux *aux;
 
@@ -121,9 +128,12 @@ void dfget_dl__finish(struct dfget_dl *dl, enum dfget_dl_status st, int err, con
 /* dfget_dl_piece.c */
 int dfget_dl__piece_start(struct dfget_dl *dl, const struct dfget_piece_task *t)
     __attribute__((warn_unused_result));
-/* Cancels and forgets every download in flight (writer aborts, busy cleared). */
+/* Cancels and forgets every download in flight and every piece still being verified (writer
+ * aborts, busy cleared). */
 void dfget_dl__pieces_cancel(struct dfget_dl *dl);
 void dfget_dl__unpause_all(struct dfget_dl *dl);
+/* Bytes held between the loop and the disk (digest queue + writer queue). */
+size_t dfget_dl__queued(const struct dfget_dl *dl);
 /* Abandons pieces slower than the low-speed limit (speed_ev). */
 void dfget_dl__check_speed(struct dfget_dl *dl);
 

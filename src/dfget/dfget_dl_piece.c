@@ -22,28 +22,42 @@ static void piece_free(struct piece *p)
 {
     if (p->req)
         df_http_req_cancel(p->req);
-    df_digest_free(p->digest);
+    if (p->ph)
+        dfget_phash_cancel(p->ph);
     free(p->buf);
     dfget_msg_task_cleanup(&p->task);
     free(p);
 }
 
+/* Removes p from the list it is in (downloading or verifying). */
 static void piece_unlink(struct dfget_dl *dl, struct piece *p)
 {
-    for (struct piece **pp = &dl->pieces; *pp; pp = &(*pp)->next) {
+    struct piece **head = p->is_verifying ? &dl->verifying : &dl->pieces;
+    for (struct piece **pp = head; *pp; pp = &(*pp)->next) {
         if (*pp == p) {
             *pp = p->next;
-            dl->npieces--;
+            if (!p->is_verifying)
+                dl->npieces--;
             return;
         }
     }
 }
 
+size_t dfget_dl__queued(const struct dfget_dl *dl)
+{
+    return dfget_writer_queued(dl->writer) + dfget_phash_queued(dl->phash);
+}
+
+/* A full chunk goes to the digest thread (which passes it on to the writer) or, for pieces
+ * without a digest, straight to the writer. */
 static void flush_buf(struct piece *p)
 {
     if (!p->buf_len)
         return;
-    dfget_writer_write(p->dl->writer, p->task.piece_num, p->buf_pos, p->buf, p->buf_len);
+    if (p->ph)
+        dfget_phash_data(p->ph, p->buf, p->buf_len, p->buf_pos);
+    else
+        dfget_writer_write(p->dl->writer, p->task.piece_num, p->buf_pos, p->buf, p->buf_len);
     p->buf_pos += p->buf_len;
     p->buf = NULL;
     p->buf_len = 0;
@@ -85,8 +99,9 @@ static int on_piece_data(struct df_http_req *req, const void *data, size_t len, 
 {
     struct piece *p = arg;
     struct dfget_dl *dl = p->dl;
-    if (dfget_writer_queued(dl->writer) > DFGET_WRITER_HIGH_WATER) {
-        p->is_paused = p->was_paused = 1; /* resumed by on_writer_drain */
+    if (dfget_dl__queued(dl) > DFGET_WRITER_HIGH_WATER) {
+        p->is_paused = p->was_paused = 1; /* resumed by on_writer_drain or on_ph_chunk */
+        dl->is_bp_paused = 1;
         dl->n_writer_pauses++;
         return DF_AGAIN;
     }
@@ -101,12 +116,12 @@ static int on_piece_data(struct df_http_req *req, const void *data, size_t len, 
         }
         (void)df_ratelimit_take(dl->rl, now, len);
     }
-    if (p->digest)
-        df_digest_update(p->digest, data, len);
     size_t off, plen;
-    uint64_t ppos;
+    uint64_t ppos, pos0 = p->frame.pos;
     if (dfget_frame_feed(&p->frame, data, len, &off, &plen, &ppos) < 0)
         return DF_EPROTO;
+    if (p->ph && pos0 < DF_PIECE_HEAD && p->frame.pos >= DF_PIECE_HEAD)
+        dfget_phash_meta(p->ph, p->frame.hdr, DF_PIECE_HEAD); /* the digest covers the frame */
     const unsigned char *src = (const unsigned char *)data + off;
     while (plen > 0) {
         if (!p->buf) {
@@ -193,20 +208,10 @@ static void piece_failed(struct dfget_dl *dl, struct piece *p, const char *why, 
         dfget_dl__kick(dl);
 }
 
-/* Digest check of a fully received piece, then hand-over to the writer. */
-static void piece_complete(struct dfget_dl *dl, struct piece *p)
+/* Hand-over of a verified piece: its commit (after its writes) announces it. */
+static void piece_commit(struct dfget_dl *dl, struct piece *p)
 {
     struct dfget_piece_task *t = &p->task;
-    if (p->digest) {
-        char got[DF_DIGEST_HEX_MAX] = "", why[DF_ERR_LEN];
-        const char *want = t->sha256[0] ? t->sha256 : t->md5;
-        df_digest_final_hex(p->digest, got);
-        if (!df_digest_hex_eq(got, want)) {
-            snprintf(why, sizeof(why), "digest mismatch: got %s want %s", got, want);
-            piece_failed(dl, p, why, "FILE_MD5_NOT_MATCH", t->sha256[0] ? "" : got);
-            return;
-        }
-    }
     flush_buf(p);
     struct commit_ctx *c = df_xcalloc(1, sizeof(*c));
     c->dl = dl;
@@ -218,6 +223,52 @@ static void piece_complete(struct dfget_dl *dl, struct piece *p)
     dfget_writer_commit(dl->writer, t->piece_num, c->payload_len, on_commit, 0, c);
     piece_unlink(dl, p); /* busy stays set until the commit */
     piece_free(p);
+}
+
+/* A hashed chunk: on to the writer, in payload order (the digest thread is FIFO). */
+static void on_ph_chunk(void *buf, size_t len, uint64_t payload_pos, void *arg)
+{
+    struct piece *p = arg;
+    struct dfget_dl *dl = p->dl;
+    dfget_writer_write(dl->writer, p->task.piece_num, payload_pos, buf, len);
+    if (dl->is_bp_paused && dfget_dl__queued(dl) <= DFGET_WRITER_LOW_WATER) {
+        dl->is_bp_paused = 0;
+        dfget_dl__unpause_all(dl);
+    }
+}
+
+/* The digest of a fully received piece: after its last chunk went to the writer. */
+static void on_ph_final(const char *got, void *arg)
+{
+    struct piece *p = arg;
+    struct dfget_dl *dl = p->dl;
+    struct dfget_piece_task *t = &p->task;
+    p->ph = NULL; /* the stream ends with this call */
+    const char *want = t->sha256[0] ? t->sha256 : t->md5;
+    if (!df_digest_hex_eq(got, want)) {
+        char why[DF_ERR_LEN];
+        snprintf(why, sizeof(why), "digest mismatch: got %s want %s", got, want);
+        piece_failed(dl, p, why, "FILE_MD5_NOT_MATCH", t->sha256[0] ? "" : got);
+        return;
+    }
+    piece_commit(dl, p);
+}
+
+/* Received in full with a valid frame: verify (asynchronously) or commit right away. */
+static void piece_complete(struct dfget_dl *dl, struct piece *p)
+{
+    if (!p->ph) {
+        piece_commit(dl, p);
+        return;
+    }
+    flush_buf(p);
+    const unsigned char tail = DF_PIECE_TAIL;
+    dfget_phash_meta(p->ph, &tail, 1);
+    dfget_phash_close(p->ph);
+    piece_unlink(dl, p);
+    p->is_verifying = 1;
+    p->next = dl->verifying;
+    dl->verifying = p;
 }
 
 static void on_piece_done(struct df_http_req *req, int err, long status, void *arg)
@@ -293,10 +344,9 @@ int dfget_dl__piece_start(struct dfget_dl *dl, const struct dfget_piece_task *t)
     p->dl = dl;
     dfget_msg_task_copy(&p->task, t);
     dfget_frame_init(&p->frame, dl->piece_size, expected_payload(dl, t));
-    if (t->sha256[0])
-        p->digest = df_digest_new(DF_DIGEST_SHA256);
-    else if (t->md5[0])
-        p->digest = df_digest_new(DF_DIGEST_MD5);
+    if (t->sha256[0] || t->md5[0])
+        p->ph = dfget_phash_open(dl->phash, t->sha256[0] ? DF_DIGEST_SHA256 : DF_DIGEST_MD5,
+                                 on_ph_chunk, on_ph_final, p);
     if (!dl->is_want_set) { /* the first piece shows which whole-file digest the node gives */
         dl->is_want_set = 1;
         dl->is_want_md5 = !t->sha256[0] || dl->cfg->md5 != NULL;
@@ -337,12 +387,16 @@ int dfget_dl__piece_start(struct dfget_dl *dl, const struct dfget_piece_task *t)
 
 void dfget_dl__pieces_cancel(struct dfget_dl *dl)
 {
-    while (dl->pieces) {
-        struct piece *p = dl->pieces;
-        dl->pieces = p->next;
-        dfget_writer_abort(dl->writer, p->task.piece_num);
-        df_bitmap_clear(&dl->busy, p->task.piece_num);
-        piece_free(p);
+    struct piece **lists[] = {&dl->pieces, &dl->verifying};
+    for (size_t i = 0; i < 2; i++) {
+        while (*lists[i]) {
+            struct piece *p = *lists[i];
+            *lists[i] = p->next;
+            dfget_writer_abort(dl->writer, p->task.piece_num);
+            df_bitmap_clear(&dl->busy, p->task.piece_num);
+            piece_free(p);
+        }
     }
     dl->npieces = 0;
+    dl->is_bp_paused = 0;
 }

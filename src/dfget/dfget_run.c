@@ -669,6 +669,10 @@ static void start(struct run *r)
     };
     r->reg = dfget_reg_new(r->base, r->http, c->nodes, c->nnodes, seed, &req);
     r->dl = dfget_dl_new(r->base, r->http, r->writer, c, r->cid, &r->rl, on_dl_done, r);
+    if (!r->dl) {
+        fail_download(r, "cannot start the piece-digest thread");
+        return;
+    }
     DF_LOGI(MOD, "cid %s, taskUrl %s", r->cid, r->task_url);
     struct timeval tv = {(time_t)((c->timeout_ms ? c->timeout_ms : DEFAULT_TIMEOUT_MS) / 1000), 0};
     evtimer_add(r->timeout_ev, &tv);

@@ -28,7 +28,7 @@
 #define MOD "upctl"
 #define CHECK_TIMEOUT_MS 1500
 #define LOCK_WAIT_MS 4000
-#define PORT_LINE_WAIT_MS 3000
+#define PORT_LINE_WAIT_MS 2000
 #define FINISH_TIMEOUT_MS 2000
 
 /* ---- pure ------------------------------------------------------------------------------------ */

@@ -101,10 +101,13 @@ static void run_case(unsigned seed, size_t len, int want_md5, int want_sha)
         order[j] = t;
     }
     dfget_writer_reset(w, PS, want_md5, 0, (int64_t)len);
-    if (want_sha)
+    int is_late = seed % 2 == 0; /* sha enabled after half of the pieces were committed */
+    if (want_sha && !is_late)
         dfget_writer_want(w, want_md5, 1); /* enabled late, as dfget does after the 1st 601 */
     for (uint32_t k = 0; k < n; k++) {
         uint32_t p = order[k];
+        if (want_sha && is_late && k == n / 2)
+            dfget_writer_want(w, want_md5, 1); /* as on a 600 with only an md5: re-hash */
         uint32_t plen = (uint32_t)(len - (uint64_t)p * PAY < PAY ? len - (uint64_t)p * PAY : PAY);
         if (rand() % 4 == 0 && plen > 1) { /* a failed partial download first, then a retry */
             write_chunks(w, data, p, 0, plen / 2);
