@@ -153,7 +153,11 @@ static void on_file(struct evhttp_request *req, struct uploader *u)
     if (plan.is_wrapped)
         evbuffer_add(out, plan.head, sizeof(plan.head));
     if (plan.payload_len > 0) {
-        /* evbuffer_add_file takes the fd and sends with sendfile(2) when writing to the socket. */
+        /* evbuffer_add_file takes the fd. libevent only builds a sendfile(2) chain when the
+         * buffer is flagged as draining to a socket; otherwise it mmaps the range, and every
+         * piece in flight would count in our RSS (57 MiB peak with 12 MiB pieces). The chain
+         * moves unchanged into the connection's buffer on send. */
+        evbuffer_set_flags(out, EVBUFFER_FLAG_DRAINS_TO_FD);
         if (evbuffer_add_file(out, fd, (ev_off_t)plan.raw_off, (ev_off_t)plan.payload_len) < 0) {
             evbuffer_drain(out, evbuffer_get_length(out));
             reply_text(req, 500, "Internal Server Error", "cannot map task file");
