@@ -1,6 +1,7 @@
 /* Blob store + single-flight fetch: complete blobs are verified files under <localrepo>/sha256,
  * a fetch streams the upstream body into <hex>.part through one ordered writer thread that
- * also hashes it, and readers follow the written prefix (minus the last byte until verified).
+ * also hashes it (or the swarm writes it piece by piece and reports its verified in-order
+ * prefix), and readers follow the written prefix (minus the last byte until verified).
  * Reader notifications are always delivered from a per-reader event, never from inside a curl
  * or workpool callback, so a reader's owner may do anything in its callback. */
 #include "dfd_blob.h"
@@ -402,6 +403,56 @@ static int start_direct(struct fetch *f, int *err)
     return f->up ? 0 : (*err < 0 ? *err : -ENOMEM);
 }
 
+/* Bytes already released may not be what the file will hold (the swarm restarted with another
+ * piece layout, or falls back to the upstream): every attached reader fails (its client
+ * connection is aborted, never completed with mixed bytes); the fetch goes on for the store
+ * and for later readers. */
+static void fail_readers(struct fetch *f, const char *why)
+{
+    if (!f->readers)
+        return;
+    DF_LOGW("blob", "sha256:%s: %s after %llu bytes were released: aborting its readers", f->hex,
+            why, (unsigned long long)f->written);
+    for (struct dfd_blob_reader *r = f->readers; r; r = r->next) {
+        r->is_failed = 1;
+        r->fail_err = DF_EPROTO;
+        r->fail_status = 0;
+        notify(r, DFD_BLOB_EV_FAIL);
+    }
+    while (f->readers)
+        detach(f->readers);
+}
+
+/* The swarm's verified, written, in-order prefix grew: readers may send it (minus the last
+ * byte of the blob, released by fetch_complete after the whole-file digest). */
+static void on_swarm_progress(int64_t length, uint64_t contiguous, void *arg)
+{
+    struct fetch *f = arg;
+    if (length <= 0)
+        return; /* size unknown: released when complete (Content-Length comes first) */
+    if ((f->size >= 0 && length != f->size) || contiguous < f->written) {
+        if (f->written > 0 || length != f->size)
+            fail_readers(f, "the swarm download restarted");
+        f->written = 0;
+    }
+    if (f->size != length) {
+        f->size = length;
+        for (struct dfd_blob_reader *r = f->readers; r; r = r->next) {
+            r->size = length;
+            notify(r, DFD_BLOB_EV_READY);
+        }
+    }
+    if (contiguous > (uint64_t)length)
+        contiguous = (uint64_t)length;
+    if (contiguous > f->written) {
+        f->received = f->written = contiguous;
+        for (struct dfd_blob_reader *r = f->readers; r; r = r->next)
+            notify(r, DFD_BLOB_EV_DATA);
+    } else {
+        f->received = f->written = contiguous;
+    }
+}
+
 static void on_swarm_done(const struct dfd_swarm_result *res, void *arg)
 {
     struct fetch *f = arg;
@@ -415,18 +466,25 @@ static void on_swarm_done(const struct dfd_swarm_result *res, void *arg)
         /* Dragonfly behaviour: a failed swarm download is retried straight from the origin. */
         DF_LOGW("blob", "swarm download of sha256:%s failed (%s); fetching from the upstream",
                 f->hex, res->msg);
+        if (f->written > 0)
+            fail_readers(f, "the swarm download failed");
+        f->received = f->written = 0;
         int err = 0;
         if (ftruncate(f->fd, 0) < 0 || start_direct(f, &err) < 0)
             fetch_fail(f, err < 0 ? err : -errno, 0, "cannot fall back to the upstream");
         return;
     }
+    if (f->size >= 0 && f->size != res->length)
+        fail_readers(f, "the swarm download changed length");
     f->size = res->length;
     f->received = f->written = (uint64_t)res->length;
     f->bytes_sn = res->bytes_supernode;
     f->bytes_peers = res->bytes_peers;
     for (struct dfd_blob_reader *r = f->readers; r; r = r->next) {
-        r->size = f->size;
-        notify(r, DFD_BLOB_EV_READY);
+        if (r->size != f->size) {
+            r->size = f->size;
+            notify(r, DFD_BLOB_EV_READY);
+        }
     }
     if (res->sha256[0])
         fetch_complete(f, res->sha256);
@@ -544,7 +602,7 @@ struct dfd_blob_reader *dfd_blob_open(struct dfd_blobs *bs, const struct dfd_blo
         f->is_insecure = o->is_insecure;
         if (bs->swarm)
             f->sj = dfd_swarm_start(bs->swarm, f->fd, f->part_path, o->url, o->headers,
-                                    o->is_insecure, on_swarm_done, f, err);
+                                    o->is_insecure, on_swarm_progress, on_swarm_done, f, err);
         if (!f->sj && start_direct(f, err) < 0) {
             unlink(f->part_path);
             fetch_free(f);

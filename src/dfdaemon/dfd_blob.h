@@ -81,9 +81,12 @@ const struct dfd_blob_stats *dfd_blobs_stats(const struct dfd_blobs *bs);
 
 struct dfd_swarm;
 /* New fetches go through the swarm (borrowed, must outlive bs; NULL = upstream only).
- * A failed swarm download falls back to the upstream. Until the dfget engine reports a
- * verified in-order prefix, a swarm fetch releases its bytes when the whole file is written
- * and verified (store-and-forward), not piece by piece. */
+ * A failed swarm download falls back to the upstream. A swarm fetch streams: READY once the
+ * registration gave the length, then readers follow the in-order prefix of pieces that are
+ * verified (piece digest) and written, the last byte held until the whole-file SHA-256 matched.
+ * When the length is unknown until the end, bytes are released when the file is complete.
+ * If the swarm restarts with another piece layout, or fails over to the upstream, after
+ * bytes were released, the attached readers fail (never a mix of two downloads). */
 void dfd_blobs_set_swarm(struct dfd_blobs *bs, struct dfd_swarm *sw);
 /* Bytes of the completed fetch by origin (all 0 for a cache hit). */
 void dfd_blob_reader_sources(const struct dfd_blob_reader *r, uint64_t *source,

@@ -119,6 +119,7 @@ static int set_rate(struct dfd_config *c, const char *v, const char *what, char 
         return -EINVAL;
     }
     c->ratelimit_bps = r;
+    c->is_ratelimit_set = 1;
     return 0;
 }
 

@@ -34,6 +34,7 @@ struct dfd_config {
     char *registry;           /* default upstream, "scheme://host[:port]" without trailing '/';
                                  --registry beats registry_mirror.remote; heap */
     uint64_t ratelimit_bps;   /* 20 MiB/s */
+    int is_ratelimit_set;     /* set by --ratelimit or the config file (else the default) */
     char *node;               /* supernodes "h1:p1,h2:p2" or NULL; heap */
     char *work_home;          /* ~/.small-dragonfly; heap */
     char *localrepo;          /* <workHome>/dfdaemon/data unless set; heap */

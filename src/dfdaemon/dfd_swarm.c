@@ -14,6 +14,7 @@
 #include "df_http_client.h"
 #include "df_log.h"
 #include "df_proto.h"
+#include "df_ratelimit.h"
 #include "df_util.h"
 #include "dfget_config.h"
 #include "dfget_dl.h"
@@ -34,6 +35,7 @@ struct dfd_swarm {
     int up_port;                    /* this host's uploader (dfget server), 0 = none */
     char *data_dir;                 /* <workHome>/data: the uploader's service files */
     uint64_t total_limit_bps;
+    struct df_ratelimit rl;         /* downloads of all jobs (rate 0 = unlimited) */
     struct dfd_swarm_job *jobs;
 };
 
@@ -55,7 +57,9 @@ struct dfd_swarm_job {
     char **headers;
     size_t nheaders;
     struct event *done_ev;
+    struct event *progress_ev;      /* coalesced progress delivery */
     struct dfd_swarm_result res;
+    dfd_swarm_progress_cb progress;
     dfd_swarm_done_cb cb;
     void *arg;
     struct dfd_swarm_job *prev, *next;
@@ -91,6 +95,9 @@ struct dfd_swarm *dfd_swarm_new(struct event_base *base, struct df_http_client *
     }
     free(order);
     sw->total_limit_bps = cfg->ratelimit_bps;
+    /* Dragonfly's dfdaemon hands --ratelimit to each dfget; here one bucket for all blobs, and
+     * only when the user set it (the 20M default stays the uploader's limit only). */
+    df_ratelimit_init(&sw->rl, cfg->is_ratelimit_set ? cfg->ratelimit_bps : 0, 0, df_now_us());
     sw->data_dir = df_path_join(cfg->work_home, "data");
     /* This host's uploader (a `dfdaemon server` process per work home, as dfget's): found or
      * started once here (blocking, bounded); later blobs register with it asynchronously. */
@@ -134,6 +141,8 @@ static void job_free(struct dfd_swarm_job *j)
     dfget_writer_free(j->writer); /* joins the writer thread */
     if (j->done_ev)
         event_free(j->done_ev);
+    if (j->progress_ev)
+        event_free(j->progress_ev);
     for (size_t i = 0; i < j->nheaders; i++)
         free(j->headers[i]);
     free(j->headers);
@@ -173,6 +182,23 @@ static void on_done_ev(evutil_socket_t fd, short what, void *arg)
     cb(&res, cb_arg);
 }
 
+/* Coalesced progress (several commits may have run since it was activated). */
+static void on_progress_ev(evutil_socket_t fd, short what, void *arg)
+{
+    struct dfd_swarm_job *j = arg;
+    (void)fd;
+    (void)what;
+    if (j->progress && j->dl) /* the callback may cancel j: nothing after it */
+        j->progress(dfget_dl_file_length(j->dl), dfget_dl_bytes_contiguous(j->dl), j->arg);
+}
+
+static void on_dl_progress(struct dfget_dl *dl, void *arg)
+{
+    struct dfd_swarm_job *j = arg;
+    (void)dl;
+    event_active(j->progress_ev, EV_TIMEOUT, 0);
+}
+
 static void client_finish(struct dfd_swarm_job *j);
 static void finish(struct dfd_swarm_job *j, int err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -191,6 +217,7 @@ static void finish(struct dfd_swarm_job *j, int err, const char *fmt, ...)
         dfget_dl_stop(j->dl);
     }
     j->is_ok = err == 0;
+    event_del(j->progress_ev); /* done says the rest */
     if (err == 0 && j->svc_path)
         client_finish(j);
     event_active(j->done_ev, EV_TIMEOUT, 0);
@@ -266,6 +293,7 @@ static void on_reg(int err, const struct dfget_reg_reply *rep, const struct dfge
     DF_LOGI(MOD, "%s registered at %s:%u, task %.16s…, length %lld", j->url, node->host,
             node->port, rep->task_id, (long long)rep->file_length);
     dfget_dl_start(j->dl, node, rep);
+    event_active(j->progress_ev, EV_TIMEOUT, 0); /* the length is known; a new layout resets */
 }
 
 static void on_writer_drain(void *arg)
@@ -295,7 +323,11 @@ static int start_reg(struct dfd_swarm_job *j)
     };
     uint64_t seed = (uint64_t)df_now_us() ^ ((uint64_t)getpid() << 32);
     j->reg = dfget_reg_new(sw->base, sw->http, sw->dcfg.nodes, sw->dcfg.nnodes, seed, &req);
-    j->dl = dfget_dl_new(sw->base, sw->http, j->writer, &sw->dcfg, j->cid, NULL, on_dl_done, j);
+    j->dl = dfget_dl_new(sw->base, sw->http, j->writer, &sw->dcfg, j->cid,
+                         sw->rl.rate_bps ? &sw->rl : NULL, on_dl_done, j);
+    if (!j->dl)
+        return -ENOMEM;
+    dfget_dl_set_progress_cb(j->dl, on_dl_progress, j);
     return dfget_reg_start(j->reg, on_reg, j);
 }
 
@@ -346,11 +378,13 @@ static int start_check(struct dfd_swarm_job *j)
 
 struct dfd_swarm_job *dfd_swarm_start(struct dfd_swarm *sw, int fd, const char *part_path,
                                       const char *url, const char *const *headers,
-                                      int is_insecure, dfd_swarm_done_cb cb, void *arg, int *err)
+                                      int is_insecure, dfd_swarm_progress_cb progress,
+                                      dfd_swarm_done_cb cb, void *arg, int *err)
 {
     struct dfd_swarm_job *j = df_xcalloc(1, sizeof(*j));
     char werr[DF_ERR_LEN] = "";
     j->sw = sw;
+    j->progress = progress;
     j->cb = cb;
     j->arg = arg;
     j->res.length = -1;
@@ -378,6 +412,7 @@ struct dfd_swarm_job *dfd_swarm_start(struct dfd_swarm *sw, int fd, const char *
     for (size_t i = 0; i < n; i++)
         j->headers[j->nheaders++] = df_xstrdup(headers[i]);
     j->done_ev = event_new(sw->base, -1, 0, on_done_ev, j);
+    j->progress_ev = event_new(sw->base, -1, 0, on_progress_ev, j);
     j->writer = dfget_writer_new(sw->base, fd, on_writer_drain, j, werr);
     j->next = sw->jobs;
     if (sw->jobs)

@@ -5,13 +5,15 @@
  *
  * The host serves the pieces it has through its uploader (`dfdaemon server`, dfget's uploader
  * code; found or started once at start-up, one per work home), like dfget's p2p pattern.
- * Limits of this prototype (see docs/dfdaemon.md): no download rate limit, and the result is
- * delivered when the whole file is written (the dfget engine exposes no "verified in-order
- * prefix" yet).
+ * Streaming: after each piece commit the job reports the verified, written, in-order prefix
+ * of the file (dfget_dl_bytes_contiguous), so the caller can hand those bytes on while the
+ * rest arrives. A set --ratelimit (flag or config) also limits the swarm downloads of all jobs
+ * together (one token bucket); unset, downloads are not limited.
  *
  * Threading: loop thread only (each job owns one writer thread). Callback contract: after
- * dfd_swarm_start() returned a job, done runs exactly once from the loop, unless the job is
- * cancelled first. */
+ * dfd_swarm_start() returned a job, progress runs zero or more times and then done exactly
+ * once, each from an event of the job's own (never from inside a dfd_swarm_* call), unless the
+ * job is cancelled first; dfd_swarm_cancel() is allowed from inside either callback. */
 #ifndef DFD_SWARM_H
 #define DFD_SWARM_H
 
@@ -36,6 +38,12 @@ struct dfd_swarm_result {
 };
 
 typedef void (*dfd_swarm_done_cb)(const struct dfd_swarm_result *res, void *arg);
+/* length: the origin length from the registration (-1 while unknown). contiguous: bytes
+ * [0, contiguous) of the file are verified per piece and written. It only grows, except when a
+ * migration restarts the download with another piece layout (the file is truncated): then it
+ * drops (usually to 0) and bytes read before may be rewritten. The whole-file SHA-256 is only
+ * known at done. Coalesced: one call may cover several commits. */
+typedef void (*dfd_swarm_progress_cb)(int64_t length, uint64_t contiguous, void *arg);
 
 /* NULL (err filled) when cfg->node does not parse. The local IP is learnt once here (blocking
  * TCP connect to the first reachable supernode, ≤ 1 s each; 127.0.0.1 when none answers). */
@@ -45,11 +53,12 @@ void dfd_swarm_free(struct dfd_swarm *sw); /* cancels jobs (no callbacks). NULL 
 
 /* Downloads url into fd (borrowed; must stay open until done or cancel), the file at part_path.
  * When this host has an uploader, part_path is hard-linked into its data dir first, so other
- * hosts can fetch the pieces already written. headers: "Key: Value" (copied). Returns NULL with
- * *err when the job cannot start (no callback then). */
+ * hosts can fetch the pieces already written. headers: "Key: Value" (copied). progress may be
+ * NULL. Returns NULL with *err when the job cannot start (no callback then). */
 struct dfd_swarm_job *dfd_swarm_start(struct dfd_swarm *sw, int fd, const char *part_path,
                                       const char *url, const char *const *headers,
-                                      int is_insecure, dfd_swarm_done_cb cb, void *arg, int *err);
+                                      int is_insecure, dfd_swarm_progress_cb progress,
+                                      dfd_swarm_done_cb cb, void *arg, int *err);
 void dfd_swarm_cancel(struct dfd_swarm_job *j); /* NULL ok; not from inside its callback */
 
 #endif

@@ -401,6 +401,7 @@ struct dfget_dl *dfget_dl_new(struct event_base *base, struct df_http_client *ht
     dl->cb = cb;
     dl->cb_arg = arg;
     dl->file_length = -1;
+    dl->short_piece = -1;
     dl->wait_ev = evtimer_new(base, on_wait_timer, dl);
     dl->rate_ev = evtimer_new(base, on_rate_timer, dl);
     dl->done_ev = event_new(base, -1, 0, on_done_ev, dl);
@@ -459,6 +460,8 @@ void dfget_dl_start(struct dfget_dl *dl, const struct dfget_node *node,
         df_bitmap_clear_all(&dl->have);
         df_bitmap_clear_all(&dl->busy); /* commits still queued belong to the old gen */
         dl->bytes_sn = dl->bytes_peer = 0;
+        dl->short_piece = -1;
+        dl->short_len = 0;
         dl->is_want_set = 0;
         dl->is_want_md5 = dl->cfg->md5 != NULL;
         dl->is_want_sha = 0;
@@ -488,6 +491,25 @@ uint64_t dfget_dl_bytes_progress(const struct dfget_dl *dl)
     for (const struct piece *p = dl->pieces; p; p = p->next)
         n += p->frame.pos > DF_PIECE_HEAD ? DF_MIN(p->frame.pos - DF_PIECE_HEAD, p->frame.payload_len) : 0;
     return n;
+}
+
+void dfget_dl_set_progress_cb(struct dfget_dl *dl, dfget_dl_progress_cb cb, void *arg)
+{
+    dl->progress_cb = cb;
+    dl->progress_arg = arg;
+}
+
+uint64_t dfget_dl_bytes_contiguous(const struct dfget_dl *dl)
+{
+    if (dl->piece_size <= DF_PIECE_WRAP)
+        return 0;
+    int64_t gap = df_bitmap_next_clear(&dl->have, 0);
+    uint64_t n = gap < 0 ? dl->have.nbits : (uint64_t)gap;
+    uint64_t full = dl->piece_size - DF_PIECE_WRAP;
+    if (dl->short_piece >= 0 && (uint64_t)dl->short_piece < n)
+        return (uint64_t)dl->short_piece * full + dl->short_len;
+    uint64_t len = n * full;
+    return dl->file_length >= 0 ? DF_MIN(len, (uint64_t)dl->file_length) : len;
 }
 
 uint64_t dfget_dl_bytes_supernode(const struct dfget_dl *dl) { return dl->bytes_sn; }

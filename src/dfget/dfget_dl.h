@@ -48,6 +48,10 @@ struct dfget_dl_result {
 };
 
 typedef void (*dfget_dl_done_cb)(const struct dfget_dl_result *res, void *arg);
+/* A piece was committed (verified, pwrite done, counted). Runs on the loop thread from inside
+ * the writer's commit callback: it may read the dl (dfget_dl_bytes_contiguous(), …) but must
+ * not stop, start or free it (defer that to an event of its own). */
+typedef void (*dfget_dl_progress_cb)(struct dfget_dl *dl, void *arg);
 
 /* Borrowed: base, http, writer, cfg, cid, rl (may be NULL = unlimited); must outlive the dl.
  * NULL (logged) when the piece-digest thread cannot be started. */
@@ -58,6 +62,10 @@ struct dfget_dl *dfget_dl_new(struct event_base *base, struct df_http_client *ht
 /* Cancels everything in flight (no callback). NULL ok. Free the writer first or later: the dl
  * ignores writer callbacks after dfget_dl_stop(). */
 void dfget_dl_free(struct dfget_dl *dl);
+
+/* Optional progress callback (cb NULL = none; arg borrowed). Loop thread; set before or after
+ * dfget_dl_start(). It is not called for a reset (see dfget_dl_bytes_contiguous). */
+void dfget_dl_set_progress_cb(struct dfget_dl *dl, dfget_dl_progress_cb cb, void *arg);
 
 /* Starts (or resumes after migration) with a registered node. */
 void dfget_dl_start(struct dfget_dl *dl, const struct dfget_node *node,
@@ -73,6 +81,12 @@ uint64_t dfget_dl_bytes_supernode(const struct dfget_dl *dl);
 uint64_t dfget_dl_bytes_peers(const struct dfget_dl *dl);
 /* Payload bytes verified plus those of pieces still downloading (progress bar). */
 uint64_t dfget_dl_bytes_progress(const struct dfget_dl *dl);
+/* Payload bytes of the in-order prefix of committed pieces: file bytes [0, n) are verified
+ * against their piece digests and written (pwrite done), so they may be read from the file.
+ * Grows with each commit; drops back to 0 only when a dfget_dl_start() changes the piece
+ * layout (migration to a node with another piece size/length: the file is truncated). Not a
+ * whole-file verification: that is the done callback's digests. Loop thread. */
+uint64_t dfget_dl_bytes_contiguous(const struct dfget_dl *dl);
 /* Origin length if known (registration or 600), else -1. */
 int64_t dfget_dl_file_length(const struct dfget_dl *dl);
 /* taskId and "host:port" of the supernode of the last dfget_dl_start() ("" before). */

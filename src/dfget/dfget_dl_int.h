@@ -70,6 +70,8 @@ struct dfget_dl {
     struct df_ratelimit *rl;
     dfget_dl_done_cb cb;
     void *cb_arg;
+    dfget_dl_progress_cb progress_cb; /* after each commit, NULL = none */
+    void *progress_arg;
 
     /* task, from the current registration */
     char *base_url;
@@ -87,6 +89,8 @@ struct dfget_dl {
     struct df_bitmap have;       /* committed pieces */
     struct df_bitmap busy;       /* downloading or waiting for the writer's commit */
     uint64_t bytes_sn, bytes_peer;
+    int64_t short_piece;         /* committed piece shorter than a full one (the last), -1 */
+    uint64_t short_len;          /* its payload length */
 
     struct piece *pieces;        /* downloads in flight */
     int npieces;

@@ -64,20 +64,25 @@ static void flush_buf(struct piece *p)
 }
 
 /* Unpausing may run curl callbacks synchronously (data, even completion, which frees pieces),
- * so rescan the list from its head after each unpause; `round` makes each piece unpaused at
- * most once per call even if it pauses itself again right away. */
+ * so rescan the list after each unpause; `round` makes each piece unpaused at most once per
+ * call even if it pauses itself again right away. Lowest piece number first: under a rate
+ * limit the first resumed piece takes the tokens, so this favours the in-order prefix (what a
+ * streaming reader waits for, see dfget_dl_bytes_contiguous) and never starves older pieces
+ * in favour of newer ones. */
 void dfget_dl__unpause_all(struct dfget_dl *dl)
 {
     dl->unpause_round++;
     for (;;) {
-        struct piece *p = dl->pieces;
-        while (p && !(p->is_paused && p->req && p->unpause_round != dl->unpause_round))
-            p = p->next;
-        if (!p)
+        struct piece *best = NULL;
+        for (struct piece *p = dl->pieces; p; p = p->next)
+            if (p->is_paused && p->req && p->unpause_round != dl->unpause_round &&
+                (!best || p->task.piece_num < best->task.piece_num))
+                best = p;
+        if (!best)
             return;
-        p->is_paused = 0;
-        p->unpause_round = dl->unpause_round;
-        df_http_req_unpause(p->req);
+        best->is_paused = 0;
+        best->unpause_round = dl->unpause_round;
+        df_http_req_unpause(best->req);
     }
 }
 
@@ -170,7 +175,14 @@ static void on_commit(int err, uint64_t token, void *arg)
         dl->bytes_sn += c->payload_len;
     else
         dl->bytes_peer += c->payload_len;
+    if (c->payload_len < (uint64_t)dl->piece_size - DF_PIECE_WRAP &&
+        (dl->short_piece < 0 || c->piece < dl->short_piece)) {
+        dl->short_piece = c->piece; /* the last piece: ends the contiguous prefix */
+        dl->short_len = c->payload_len;
+    }
     DF_LOGD(MOD, "piece %u committed", c->piece);
+    if (dl->progress_cb)
+        dl->progress_cb(dl, dl->progress_arg);
     if (!dl->is_running || dl->has_600)
         goto out; /* migrating: the next node gets the result when it hands the piece out */
     dfget_dl__queue_report(dl, c->range, DF_RESULT_SEMISUC, c->src_cid);

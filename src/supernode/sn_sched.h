@@ -12,10 +12,11 @@
  *   client: done bitmap (pieces it verified), have bitmap (pieces it serves: /peer/piece/suc),
  *           blacklist bitmap (slots of sources it will not use again), a running set of at most
  *           SN_SCHED_MAX_DOWN entries (piece, source, since), its upload load and error counters.
- * Memory per client: sizeof(struct sn_sched_client) = 600 bytes (x86-64; 512 of them the
+ * Memory per client: sizeof(struct sn_sched_client) = 608 bytes (x86-64; 512 of them the
  * running set) + 2 × ceil(pieces/64) × 8 (done, have) + ceil(clients/64) × 8 (blacklist), plus
- * 8 bytes in the task's slot table: a 1 GiB task (114 pieces of 9 MiB) with 100 clients costs
- * 600 + 32 + 16 + 8 = 656 bytes per client. No per-piece objects. Per task: 8 bytes per piece.
+ * 8 bytes in the task's slot table: a 1 GiB task (86 pieces of 12 MiB) with 100 clients costs
+ * 608 + 32 + 16 + 8 = 664 bytes per client (sn_sched_client_bytes). No per-piece objects.
+ * Per task: 8 bytes per piece.
  *
  * Threading: loop thread only (or any single thread); nothing is locked. */
 #ifndef SN_SCHED_H
