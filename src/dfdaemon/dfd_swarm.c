@@ -1,7 +1,8 @@
 /* In-process blob download through the supernode with dfget's engine: registration with
  * failover (dfget_reg), the piece loop (dfget_dl) and the writer thread (dfget_writer) wired
  * the way dfget_run wires them, minus the process-level parts (console, exit codes, signals,
- * the uploader). Migration: a node that fails us is marked and the next one is registered. */
+ * the uploader). Migration: a node that fails us is marked and the next one is registered.
+ * Each piece commit is reported (coalesced, from an event) as the file's in-order prefix. */
 #include "dfd_swarm.h"
 
 #include <errno.h>

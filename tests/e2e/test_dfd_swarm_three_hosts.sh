@@ -5,8 +5,7 @@
 # each layer body once (the supernode's CDN fetch), every layer digest is verified by skopeo
 # and by dfdaemon, and the dfdaemon logs/metrics show where the bytes came from.
 # Each dfdaemon serves the pieces it has through its own uploader, so hosts also get pieces
-# from each other (peers > 0). Not yet: piece-by-piece streaming to the client (a swarm blob is
-# released when complete and verified).
+# from each other (peers > 0). Piece-by-piece streaming to the client: test_dfd_swarm_stream.sh.
 DF_PORT_MIN=${DF_PORT_MIN:-50000}
 DF_PORT_MAX=${DF_PORT_MAX:-54999}
 DF_WATCHDOG=${DF_WATCHDOG:-85}
