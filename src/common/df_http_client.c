@@ -413,6 +413,8 @@ struct df_http_req *df_http_req_start(struct df_http_client *c, const struct df_
     if (o->is_insecure) {
         curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
         curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
+    } else if (o->ca_file && *o->ca_file) {
+        curl_easy_setopt(e, CURLOPT_CAINFO, o->ca_file); /* curl copies the string */
     }
     if (o->is_fresh_connect)
         curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);

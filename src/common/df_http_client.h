@@ -47,6 +47,10 @@ struct df_http_opts {
     size_t max_body;               /* cap for collected bodies (on_data == NULL); 0 = 1 MiB */
     int is_follow_redirects;       /* follow 3xx (Authorization is never sent to another host) */
     int is_insecure;               /* skip TLS verification */
+    const char *ca_file;           /* path of a PEM bundle of trusted CAs (CURLOPT_CAINFO, in
+                                    * place of curl's default bundle); NULL = system store.
+                                    * Ignored when is_insecure. Unreadable/bad file: the
+                                    * transfer fails (on_done err DF_EPROTO) */
     int is_fresh_connect;          /* do not reuse a cached connection */
 };
 

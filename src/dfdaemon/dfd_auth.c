@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "df_err.h"
 #include "df_http_client.h"
@@ -132,16 +133,21 @@ struct dfd_auth_check {
 struct dfd_auth {
     struct df_http_client *http;
     struct dfd_auth_cache *cache;
+    char *default_upstream;
     int is_insecure;
+    const char *ca_file;
     struct dfd_auth_check *pending;
     struct dfd_auth_stats stats;
 };
 
-struct dfd_auth *dfd_auth_new(struct df_http_client *http, int64_t allow_ttl_ms, int is_insecure)
+struct dfd_auth *dfd_auth_new(struct df_http_client *http, int64_t allow_ttl_ms,
+                              const char *default_upstream, int is_insecure, const char *ca_file)
 {
     struct dfd_auth *a = df_xcalloc(1, sizeof(*a));
     a->http = http;
+    a->default_upstream = default_upstream ? df_xstrdup(default_upstream) : NULL;
     a->is_insecure = is_insecure;
+    a->ca_file = ca_file;
     a->cache = dfd_auth_cache_new(DFD_AUTH_CACHE_CAP, allow_ttl_ms, DFD_AUTH_DENY_TTL_MS);
     return a;
 }
@@ -163,6 +169,7 @@ void dfd_auth_free(struct dfd_auth *a)
     while (a->pending)
         dfd_auth_check_cancel(a->pending);
     dfd_auth_cache_free(a->cache);
+    free(a->default_upstream);
     free(a);
 }
 
@@ -214,8 +221,11 @@ int dfd_auth_check(struct dfd_auth *a, const char *blob_url, const char *authz,
         .method = "HEAD",
         .headers = hdr ? hdrs : NULL,
         .timeout_ms = 15000,
-        .is_insecure = a->is_insecure,
     };
+    if (a->default_upstream && upstream && !strcasecmp(upstream, a->default_upstream)) {
+        o.is_insecure = a->is_insecure;
+        o.ca_file = a->ca_file;
+    }
     int err = 0;
     h->req = df_http_req_start(a->http, &o, NULL, NULL, on_head_done, h, &err);
     free(hdr);

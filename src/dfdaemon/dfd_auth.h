@@ -56,8 +56,12 @@ struct dfd_auth_stats {
     uint64_t hits, misses, denied, errors;
 };
 
-/* http is borrowed and must outlive the dfd_auth. */
-struct dfd_auth *dfd_auth_new(struct df_http_client *http, int64_t allow_ttl_ms, int is_insecure);
+/* http is borrowed and must outlive the dfd_auth. is_insecure and ca_file (PEM bundle, NULL =
+ * system store; borrowed, must outlive the dfd_auth) apply to HEADs on default_upstream only
+ * (compared with the upstream argument of dfd_auth_check); other upstreams are verified with
+ * the system store. */
+struct dfd_auth *dfd_auth_new(struct df_http_client *http, int64_t allow_ttl_ms,
+                              const char *default_upstream, int is_insecure, const char *ca_file);
 void dfd_auth_free(struct dfd_auth *a); /* cancels pending checks (their callbacks do not run) */
 
 /* Checks access to blob_url (upstream/v2/<repo>/blobs/<digest>) for the holder of authz.

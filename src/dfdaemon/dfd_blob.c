@@ -6,6 +6,7 @@
  * or workpool callback, so a reader's owner may do anything in its callback. */
 #include "dfd_blob.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -32,6 +33,7 @@ struct fetch {
     char *url;                      /* for the direct fallback */
     char **headers;
     int is_insecure;
+    const char *ca_file;            /* borrowed (config-owned) */
     uint64_t bytes_sn, bytes_peers; /* where the bytes came from (swarm) */
     int64_t size;                   /* -1 until the upstream headers */
     uint64_t received;              /* bytes handed to the writer */
@@ -57,6 +59,8 @@ struct dfd_blob_reader {
     dfd_blob_cb cb;
     void *arg;
     struct dfd_blob_reader *next;   /* in f->readers */
+    char hex[DF_SHA256_HEX_LEN + 1];
+    struct dfd_blob_reader *live_prev, *live_next; /* bs->live: protected from the GC */
 };
 
 struct dfd_blobs {
@@ -67,6 +71,9 @@ struct dfd_blobs {
     struct fetch *fetches;          /* running */
     struct dfd_swarm *swarm;        /* NULL: fetch straight from the upstream */
     struct dfd_blob_stats stats;
+    struct dfd_blob_reader *live;   /* every reader not yet freed */
+    struct event *gc_ev;
+    int64_t gc_expire_ms;
 };
 
 struct wjob {
@@ -126,6 +133,12 @@ void dfd_blob_reader_free(struct dfd_blob_reader *r)
     if (!r)
         return;
     detach(r);
+    if (r->live_prev)
+        r->live_prev->live_next = r->live_next;
+    else if (r->bs->live == r)
+        r->bs->live = r->live_next;
+    if (r->live_next)
+        r->live_next->live_prev = r->live_prev;
     if (r->ev)
         event_free(r->ev);
     if (r->fd >= 0)
@@ -149,10 +162,16 @@ int dfd_blob_reader_avail(struct dfd_blob_reader *r, uint64_t pos, int *fd, uint
     return 0;
 }
 
-static struct dfd_blob_reader *reader_new(struct dfd_blobs *bs, dfd_blob_cb cb, void *arg)
+static struct dfd_blob_reader *reader_new(struct dfd_blobs *bs, const char *hex, dfd_blob_cb cb,
+                                          void *arg)
 {
     struct dfd_blob_reader *r = df_xcalloc(1, sizeof(*r));
     r->bs = bs;
+    snprintf(r->hex, sizeof(r->hex), "%s", hex);
+    r->live_next = bs->live;
+    if (bs->live)
+        bs->live->live_prev = r;
+    bs->live = r;
     r->fd = -1;
     r->size = -1;
     r->cb = cb;
@@ -397,6 +416,7 @@ static int start_direct(struct fetch *f, int *err)
         .low_speed_window_ms = 60000,
         .is_follow_redirects = 1, /* blob storage; Authorization is not sent off-host */
         .is_insecure = f->is_insecure,
+        .ca_file = f->ca_file,
     };
     f->up = df_http_req_start(f->bs->http, &ho, on_fetch_headers, on_fetch_data, on_fetch_done,
                               f, err);
@@ -529,6 +549,8 @@ void dfd_blobs_free(struct dfd_blobs *bs)
         fetch_end(f); /* orphaned while writer jobs are pending */
     }
     df_workpool_free(bs->pool); /* runs the remaining done() callbacks: orphans are freed */
+    if (bs->gc_ev)
+        event_free(bs->gc_ev);
     free(bs->dir);
     free(bs);
 }
@@ -550,7 +572,7 @@ struct dfd_blob_reader *dfd_blob_open(struct dfd_blobs *bs, const struct dfd_blo
 {
     const char *hex = o->digest + 7;
     char *final_path = df_xasprintf("%s/%s", bs->dir, hex);
-    struct dfd_blob_reader *r = reader_new(bs, cb, arg);
+    struct dfd_blob_reader *r = reader_new(bs, hex, cb, arg);
     *err = 0;
 
     /* 1. complete in the store */
@@ -561,6 +583,8 @@ struct dfd_blob_reader *dfd_blob_open(struct dfd_blobs *bs, const struct dfd_blo
         r->size = st.st_size;
         r->is_cached = 1;
         r->is_complete = 1;
+        if (futimens(fd, NULL) < 0) /* mtime = last access, for the GC */
+            DF_LOGW("blob", "cannot touch %s: %s", final_path, strerror(errno));
         bs->stats.cache_hits++;
         notify(r, DFD_BLOB_EV_READY);
         free(final_path);
@@ -600,6 +624,7 @@ struct dfd_blob_reader *dfd_blob_open(struct dfd_blobs *bs, const struct dfd_blo
         for (size_t i = 0; i < nh; i++)
             f->headers[i] = df_xstrdup(o->headers[i]);
         f->is_insecure = o->is_insecure;
+        f->ca_file = o->ca_file;
         if (bs->swarm)
             f->sj = dfd_swarm_start(bs->swarm, f->fd, f->part_path, o->url, o->headers,
                                     o->is_insecure, on_swarm_progress, on_swarm_done, f, err);
@@ -630,4 +655,88 @@ struct dfd_blob_reader *dfd_blob_open(struct dfd_blobs *bs, const struct dfd_blo
         notify(r, DFD_BLOB_EV_READY);
     }
     return r;
+}
+
+/* ---- clean-up ----------------------------------------------------------------------------- */
+
+static int is_busy(const struct dfd_blobs *bs, const char *hex)
+{
+    for (const struct fetch *f = bs->fetches; f; f = f->next)
+        if (!strcmp(f->hex, hex))
+            return 1;
+    for (const struct dfd_blob_reader *r = bs->live; r; r = r->live_next)
+        if (!strcmp(r->hex, hex))
+            return 1;
+    return 0;
+}
+
+int dfd_blobs_gc(struct dfd_blobs *bs)
+{
+    DIR *d = opendir(bs->dir);
+    if (!d) {
+        DF_LOGW("blob", "store clean-up: cannot open %s: %s", bs->dir, strerror(errno));
+        return 0;
+    }
+    int64_t now = df_wall_ms(), deleted = 0, kept_busy = 0;
+    uint64_t freed = 0;
+    struct dirent *de;
+    bs->stats.gc_runs++;
+    while ((de = readdir(d)) != NULL) {
+        size_t n = strlen(de->d_name);
+        if (n != DF_SHA256_HEX_LEN && !(n == DF_SHA256_HEX_LEN + 5 &&
+                                        !strcmp(de->d_name + DF_SHA256_HEX_LEN, ".part")))
+            continue;
+        char hex[DF_SHA256_HEX_LEN + 1];
+        memcpy(hex, de->d_name, DF_SHA256_HEX_LEN);
+        hex[DF_SHA256_HEX_LEN] = '\0';
+        if (strspn(hex, "0123456789abcdef") != DF_SHA256_HEX_LEN)
+            continue;
+        struct stat st;
+        if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
+            continue;
+        int64_t mtime = (int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000;
+        if (now - mtime < bs->gc_expire_ms)
+            continue;
+        if (is_busy(bs, hex)) {
+            kept_busy++;
+            continue;
+        }
+        if (unlinkat(dirfd(d), de->d_name, 0) < 0) {
+            DF_LOGW("blob", "store clean-up: cannot delete %s: %s", de->d_name, strerror(errno));
+            continue;
+        }
+        deleted++;
+        freed += (uint64_t)st.st_size;
+        DF_LOGD("blob", "store clean-up: deleted %s (%lld bytes, unused for %llds)", de->d_name,
+                (long long)st.st_size, (long long)((now - mtime) / 1000));
+    }
+    closedir(d);
+    bs->stats.gc_deleted += (uint64_t)deleted;
+    bs->stats.gc_deleted_bytes += freed;
+    if (deleted || kept_busy)
+        DF_LOGI("blob", "store clean-up: deleted %lld files (%llu bytes), kept %lld in use",
+                (long long)deleted, (unsigned long long)freed, (long long)kept_busy);
+    return (int)deleted;
+}
+
+static void on_gc_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    dfd_blobs_gc(arg);
+}
+
+void dfd_blobs_set_gc(struct dfd_blobs *bs, int64_t interval_ms, int64_t expire_ms)
+{
+    if (bs->gc_ev) {
+        event_free(bs->gc_ev);
+        bs->gc_ev = NULL;
+    }
+    bs->gc_expire_ms = expire_ms;
+    if (interval_ms <= 0)
+        return;
+    bs->gc_ev = event_new(bs->base, -1, EV_PERSIST, on_gc_timer, bs);
+    struct timeval tv = {.tv_sec = (time_t)(interval_ms / 1000),
+                         .tv_usec = (suseconds_t)(interval_ms % 1000) * 1000};
+    event_add(bs->gc_ev, &tv);
 }

@@ -44,6 +44,7 @@ typedef void (*dfd_blob_cb)(struct dfd_blob_reader *r, enum dfd_blob_event ev, i
 
 struct dfd_blob_stats {
     uint64_t fetches, fetch_bytes, cache_hits, joined, mismatches, failures;
+    uint64_t gc_runs, gc_deleted, gc_deleted_bytes;
 };
 
 struct dfd_blobs *dfd_blobs_new(struct event_base *base, struct df_http_client *http,
@@ -56,6 +57,8 @@ struct dfd_blob_fetch_opts {
     const char *url;                 /* upstream blob URL */
     const char *const *headers;      /* "Key: Value" list for the upstream (client's auth) */
     int is_insecure;
+    const char *ca_file;             /* PEM bundle for the upstream, NULL = system store;
+                                      * borrowed, must outlive the store (config-owned) */
 };
 
 /* Opens a reader for the blob: from the cache when complete (READY is delivered from the loop,
@@ -88,6 +91,15 @@ struct dfd_swarm;
  * If the swarm restarts with another piece layout, or fails over to the upstream, after
  * bytes were released, the attached readers fail (never a mix of two downloads). */
 void dfd_blobs_set_swarm(struct dfd_blobs *bs, struct dfd_swarm *sw);
+
+/* Store clean-up (Dragonfly §8.3): every interval_ms (0 = never), files in <localrepo>/sha256
+ * whose mtime is older than expire_ms are deleted — complete blobs (a cache hit sets the
+ * mtime to now, so mtime is the last access) and stale .part files of no running fetch.
+ * A blob that a reader is streaming (cache hit or fetch, until the reader is freed) or that
+ * is being fetched is never deleted. Runs on the loop (readdir/stat/unlink of the store). */
+void dfd_blobs_set_gc(struct dfd_blobs *bs, int64_t interval_ms, int64_t expire_ms);
+/* One clean-up pass now (what the timer runs). Returns the number of files deleted. */
+int dfd_blobs_gc(struct dfd_blobs *bs);
 /* Bytes of the completed fetch by origin (all 0 for a cache hit). */
 void dfd_blob_reader_sources(const struct dfd_blob_reader *r, uint64_t *source,
                              uint64_t *supernode, uint64_t *peers);

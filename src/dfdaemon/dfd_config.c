@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 #include <yaml.h>
 
 #include "df_util.h"
@@ -35,6 +36,8 @@ void dfd_config_init(struct dfd_config *c)
     c->config_path = df_xstrdup(DFD_DEFAULT_CONFIG);
     c->idle_timeout_ms = 30000;
     c->auth_ttl_ms = 60000;
+    c->gc_interval_ms = 120000;
+    c->gc_expire_ms = 3600000;
 }
 
 void dfd_config_cleanup(struct dfd_config *c)
@@ -49,6 +52,7 @@ void dfd_config_cleanup(struct dfd_config *c)
     free(c->config_path);
     for (size_t i = 0; i < c->n_certs; i++)
         free(c->certs[i]);
+    free(c->ca_file);
     for (size_t i = 0; i < c->n_proxies; i++) {
         free(c->proxies[i].regx);
         free(c->proxies[i].redirect);
@@ -137,12 +141,29 @@ static int set_bool(int *dst, const char *v, const char *what, char err[DF_ERR_L
     return 0;
 }
 
+/* gc_interval (is_interval, 0 allowed = off) or gc_expire (> 0) from a duration. */
+static int set_gc(struct dfd_config *c, int is_interval, const char *s, const char *what,
+                  char err[DF_ERR_LEN])
+{
+    int64_t ms;
+    if (df_parse_duration_ms(s, &ms) < 0 || ms < 0 || (ms == 0 && !is_interval)) {
+        snprintf(err, DF_ERR_LEN, "%s: invalid duration '%s' (e.g. %s)", what, s,
+                 is_interval ? "2m, 0 = never" : "1h");
+        return -EINVAL;
+    }
+    if (is_interval)
+        c->gc_interval_ms = ms;
+    else
+        c->gc_expire_ms = ms;
+    return 0;
+}
+
 /* ---- flags -------------------------------------------------------------------------------- */
 
 enum {
     OPT_CONFIG = 256, OPT_PORT, OPT_REGISTRY, OPT_RATELIMIT, OPT_NODE, OPT_WORKHOME,
     OPT_LOCALREPO, OPT_VERBOSE, OPT_BIND, OPT_HOSTIP, OPT_IDLE, OPT_AUTHTTL, OPT_INSECURE,
-    OPT_HELP, OPT_VERSION,
+    OPT_HELP, OPT_VERSION, OPT_GC_INTERVAL, OPT_GC_EXPIRE,
 };
 
 static const struct option long_opts[] = {
@@ -159,6 +180,8 @@ static const struct option long_opts[] = {
     {"idle-timeout", required_argument, NULL, OPT_IDLE},
     {"auth-ttl", required_argument, NULL, OPT_AUTHTTL},
     {"insecure", no_argument, NULL, OPT_INSECURE},
+    {"gc-interval", required_argument, NULL, OPT_GC_INTERVAL},
+    {"gc-expire", required_argument, NULL, OPT_GC_EXPIRE},
     {"help", no_argument, NULL, OPT_HELP},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
@@ -179,6 +202,8 @@ void dfd_config_usage(FILE *f)
           "  --insecure           skip TLS verification of the default registry\n"
           "  --idle-timeout DUR   idle client connection timeout (default 30s)\n"
           "  --auth-ttl DUR       authorization cache TTL (default 60s)\n"
+          "  --gc-interval DUR    blob store clean-up period (default 2m; 0 = never)\n"
+          "  --gc-expire DUR      delete blobs not accessed for this long (default 1h)\n"
           "  --hostIp IP          accepted for compatibility (not used)\n"
           "  --verbose            debug logging, also on stderr\n"
           "  --help, --version\n",
@@ -248,6 +273,14 @@ int dfd_config_parse_args(struct dfd_config *c, int argc, char **argv, char err[
         }
         case OPT_INSECURE:
             c->is_insecure = 1;
+            break;
+        case OPT_GC_INTERVAL:
+            rc = set_gc(c, 1, optarg, "--gc-interval", err);
+            c->is_gc_interval_flag = 1;
+            break;
+        case OPT_GC_EXPIRE:
+            rc = set_gc(c, 0, optarg, "--gc-expire", err);
+            c->is_gc_expire_flag = 1;
             break;
         case OPT_HELP:
             return DFD_CONFIG_HELP;
@@ -532,7 +565,8 @@ static int parse_top(struct yctx *y, struct dfd_config *c, yaml_node_t *root)
         } else if (!strcmp(key, "supernodes")) {
             rc = parse_supernodes(y, c, v);
         } else if (!strcmp(key, "port") || !strcmp(key, "ratelimit") ||
-                   !strcmp(key, "localrepo") || !strcmp(key, "workHome")) {
+                   !strcmp(key, "localrepo") || !strcmp(key, "workHome") ||
+                   !strcmp(key, "gc_interval") || !strcmp(key, "gc_expire")) {
             if (!(s = yscalar(y, v, key, &rc)))
                 return rc;
             if (!strcmp(key, "port") && !c->is_port_flag)
@@ -543,6 +577,10 @@ static int parse_top(struct yctx *y, struct dfd_config *c, yaml_node_t *root)
                 set_str(&c->localrepo, *s ? s : NULL);
             else if (!strcmp(key, "workHome") && !c->is_work_home_flag && *s)
                 set_str(&c->work_home, s);
+            else if (!strcmp(key, "gc_interval") && !c->is_gc_interval_flag)
+                rc = set_gc(c, 1, s, key, e);
+            else if (!strcmp(key, "gc_expire") && !c->is_gc_expire_flag)
+                rc = set_gc(c, 0, s, key, e);
             if (rc < 0)
                 return yfail(y, v, "%s", e);
         } else if (!strcmp(key, "verbose")) {
@@ -653,4 +691,91 @@ int dfd_config_finish(struct dfd_config *c, char err[DF_ERR_LEN])
             }
     }
     return 0;
+}
+
+/* Appends the file at path to out (opened by the caller). */
+static int append_ca(FILE *out, const char *path, char err[DF_ERR_LEN])
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(err, DF_ERR_LEN, "registry_mirror.certs: cannot read %s: %s", path, strerror(errno));
+        return -EINVAL;
+    }
+    char buf[16384];
+    size_t n, total = 0;
+    int rc = 0;
+    while ((n = fread(buf, 1, sizeof(buf), f)) > 0) {
+        total += n;
+        if (total > DFD_CONFIG_MAX_BYTES) {
+            snprintf(err, DF_ERR_LEN, "registry_mirror.certs: %s is larger than %u bytes", path,
+                     DFD_CONFIG_MAX_BYTES);
+            rc = -EINVAL;
+            break;
+        }
+        if (out && fwrite(buf, 1, n, out) != n) {
+            snprintf(err, DF_ERR_LEN, "cannot write the CA bundle: %s", strerror(errno));
+            rc = -EIO;
+            break;
+        }
+    }
+    if (rc == 0 && ferror(f)) {
+        snprintf(err, DF_ERR_LEN, "registry_mirror.certs: cannot read %s", path);
+        rc = -EIO;
+    }
+    fclose(f);
+    if (rc == 0 && out && fputc('\n', out) == EOF) { /* a file without a final newline */
+        snprintf(err, DF_ERR_LEN, "cannot write the CA bundle: %s", strerror(errno));
+        rc = -EIO;
+    }
+    return rc;
+}
+
+int dfd_config_write_ca_bundle(struct dfd_config *c, char err[DF_ERR_LEN])
+{
+    free(c->ca_file);
+    c->ca_file = NULL;
+    if (c->n_certs == 0)
+        return 0;
+    if (c->n_certs == 1) {
+        int rc = append_ca(NULL, c->certs[0], err); /* readable now, one clear line if not */
+        if (rc == 0)
+            c->ca_file = df_xstrdup(c->certs[0]);
+        return rc;
+    }
+    char *dir = df_xasprintf("%s/dfdaemon", c->work_home);
+    char *path = df_xasprintf("%s/registry-ca.pem", dir);
+    char *tmp = df_xasprintf("%s.tmp", path);
+    int rc = df_mkdir_p(dir, 0755);
+    FILE *out = NULL;
+    if (rc < 0) {
+        snprintf(err, DF_ERR_LEN, "cannot create %s: %s", dir, df_strerror(rc));
+        goto out;
+    }
+    out = fopen(tmp, "wb");
+    if (!out) {
+        rc = -errno;
+        snprintf(err, DF_ERR_LEN, "cannot create %s: %s", tmp, strerror(errno));
+        goto out;
+    }
+    for (size_t i = 0; i < c->n_certs && rc == 0; i++)
+        rc = append_ca(out, c->certs[i], err);
+    if (fclose(out) != 0 && rc == 0) {
+        rc = -EIO;
+        snprintf(err, DF_ERR_LEN, "cannot write %s: %s", tmp, strerror(errno));
+    }
+    if (rc == 0 && rename(tmp, path) < 0) {
+        rc = -errno;
+        snprintf(err, DF_ERR_LEN, "cannot rename %s: %s", tmp, strerror(errno));
+    }
+    if (rc == 0) {
+        c->ca_file = path;
+        path = NULL;
+    } else {
+        unlink(tmp);
+    }
+out:
+    free(dir);
+    free(path);
+    free(tmp);
+    return rc;
 }

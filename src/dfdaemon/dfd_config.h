@@ -43,16 +43,21 @@ struct dfd_config {
     int is_verbose;           /* debug logging, also to stderr */
     int64_t idle_timeout_ms;  /* client connection read/write idle timeout (30 s) */
     int64_t auth_ttl_ms;      /* authorization-cache TTL for allowed answers (60 s) */
+    int64_t gc_interval_ms;   /* blob-store GC period (2 min, Dragonfly §8.3); 0 = no GC */
+    int64_t gc_expire_ms;     /* blobs not accessed for this long are deleted (1 h) */
     /* registry_mirror */
     int is_insecure;          /* skip TLS verification for the registry */
     int is_mirror_direct;     /* registry_mirror.direct: blobs bypass the swarm too */
     char *certs[DFD_MAX_CERTS]; /* CA files for the registry; heap */
     size_t n_certs;
+    char *ca_file;            /* the PEM bundle used for the default registry (NULL = system
+                                 store): certs[0], or the concatenation of all certs written by
+                                 dfd_config_write_ca_bundle(); heap */
     struct dfd_proxy_rule *proxies; /* heap array of n_proxies */
     size_t n_proxies;
     /* set while parsing, used for precedence */
     int is_registry_flag, is_localrepo_flag, is_port_flag, is_ratelimit_flag, is_node_flag,
-        is_work_home_flag, is_verbose_flag;
+        is_work_home_flag, is_verbose_flag, is_gc_interval_flag, is_gc_expire_flag;
 };
 
 enum dfd_config_action {
@@ -91,6 +96,13 @@ int dfd_config_finish(struct dfd_config *c, char err[DF_ERR_LEN]) __attribute__(
  * heap string, or NULL when the URL is not http(s)://host[:port][/] (no path, query, user info).
  * Pure. */
 char *dfd_config_norm_registry(const char *url);
+
+/* Sets c->ca_file from registry_mirror.certs: none → NULL; one → that path; several → their
+ * concatenation written to <workHome>/dfdaemon/registry-ca.pem (curl takes one bundle file).
+ * Each file must be readable and ≤ 1 MiB. Blocking I/O, start-up only. Returns 0 or a negative
+ * code with err filled. */
+int dfd_config_write_ca_bundle(struct dfd_config *c, char err[DF_ERR_LEN])
+    __attribute__((warn_unused_result));
 
 void dfd_config_usage(FILE *f);
 

@@ -90,6 +90,12 @@ char *dfd_metrics_render(const struct dfd_metrics *m, const struct dfd_auth_stat
                   blobs->mismatches);
         sb_printf(&b, "dragonfly_dfdaemon_blob_store_total{event=\"failure\"} %" PRIu64 "\n",
                   blobs->failures);
+        counter(&b, "blob_store_gc_deleted_total", "Files deleted by the store clean-up");
+        sb_printf(&b, "dragonfly_dfdaemon_blob_store_gc_deleted_total %" PRIu64 "\n",
+                  blobs->gc_deleted);
+        counter(&b, "blob_store_gc_deleted_bytes_total", "Bytes freed by the store clean-up");
+        sb_printf(&b, "dragonfly_dfdaemon_blob_store_gc_deleted_bytes_total %" PRIu64 "\n",
+                  blobs->gc_deleted_bytes);
         counter(&b, "blob_store_fetch_bytes_total", "Verified bytes fetched into the store");
         sb_printf(&b, "dragonfly_dfdaemon_blob_store_fetch_bytes_total %" PRIu64 "\n",
                   blobs->fetch_bytes);

@@ -229,6 +229,12 @@ static void on_client_close(struct evhttp_connection *evcon, void *arg)
 
 static void blob_pump(struct job *j);
 
+/* Mirror-mode blob GETs, and proxy-mode GETs of a blob URL matched by a non-direct rule. */
+static int is_blob_route(const struct job *j)
+{
+    return j->rt.action == DFD_ACT_BLOB || (j->rt.action == DFD_ACT_PROXY_P2P && j->rt.digest[0]);
+}
+
 static void on_drain(struct evhttp_connection *evcon, void *arg)
 {
     struct job *j = arg;
@@ -263,7 +269,7 @@ static int on_up_headers(struct df_http_req *up, long status, void *arg)
     int64_t cl = df_http_req_content_length(up);
     const char *clh = df_http_req_header(up, "Content-Length");
     int has_body = !j->is_head && status != 204 && status != 304 && status >= 200;
-    if (j->rt.action == DFD_ACT_BLOB && status == 200 && !j->is_head &&
+    if (is_blob_route(j) && status == 200 && !j->is_head &&
         !df_http_req_header(up, "Content-Range")) {
         j->is_blob_stream = 1;
         j->sha = df_digest_new(DF_DIGEST_SHA256);
@@ -348,7 +354,7 @@ static void on_up_done(struct df_http_req *up, int err, long status, void *arg)
     if (!j->is_started) {
         /* failed before any header reached us */
         j->p->m.upstream_errors++;
-        if (j->rt.action == DFD_ACT_BLOB)
+        if (is_blob_route(j))
             j->p->m.blobs_failed++;
         DF_LOGW("proxy", "upstream %s %s failed: %s (%s)", j->method, j->rt.url,
                 df_strerror(err), df_http_req_errtext(up));
@@ -414,8 +420,9 @@ static void start_upstream(struct job *j)
         .body_len = blen,
         .connect_timeout_ms = 10000,
         .low_speed_window_ms = 60000,
-        .is_follow_redirects = j->rt.action == DFD_ACT_BLOB, /* Authorization stays on-host */
+        .is_follow_redirects = is_blob_route(j), /* Authorization stays on-host */
         .is_insecure = j->rt.is_default_upstream && p->cfg->is_insecure,
+        .ca_file = j->rt.is_default_upstream ? p->cfg->ca_file : NULL,
     };
     int err = 0;
     j->up = df_http_req_start(p->client, &o, on_up_headers, on_up_data, on_up_done, j, &err);
@@ -550,6 +557,7 @@ static void start_blob_body(struct job *j)
             .url = j->rt.url,
             .headers = (const char *const *)j->fwd,
             .is_insecure = j->rt.is_default_upstream && j->p->cfg->is_insecure,
+            .ca_file = j->rt.is_default_upstream ? j->p->cfg->ca_file : NULL,
         };
         int err = 0;
         j->blob = dfd_blob_open(j->p->blobs, &o, on_blob, j, &err);
@@ -618,7 +626,7 @@ static void build_forward_headers(struct job *j)
         if (in_list(h->key, drop_headers, DF_ARRAY_LEN(drop_headers)) ||
             in_connection_hdr(conn, h->key))
             continue;
-        if (j->rt.action == DFD_ACT_BLOB && !strcasecmp(h->key, "Accept-Encoding"))
+        if (is_blob_route(j) && !strcasecmp(h->key, "Accept-Encoding"))
             continue; /* the digest covers the raw bytes */
         if (strpbrk(h->key, "\r\n:") || strpbrk(h->value, "\r\n"))
             continue;
@@ -698,8 +706,12 @@ static void on_request(struct evhttp_request *req, void *arg)
         return;
     case DFD_ACT_PASS:
     case DFD_ACT_PROXY:
-    case DFD_ACT_PROXY_P2P: /* not through the store/swarm yet: fetched directly */
+    case DFD_ACT_PROXY_P2P: /* blob URLs take the blob path; other URLs are fetched directly */
         build_forward_headers(j);
+        if (is_blob_route(j)) {
+            start_blob(j);
+            return;
+        }
         start_upstream(j);
         return;
     }
@@ -721,12 +733,14 @@ struct dfd_proxy *dfd_proxy_new(struct event_base *base, const struct dfd_config
         snprintf(err, DF_ERR_LEN, "cannot create the HTTP client");
         goto fail;
     }
-    p->auth = dfd_auth_new(p->client, cfg->auth_ttl_ms, cfg->is_insecure);
+    p->auth = dfd_auth_new(p->client, cfg->auth_ttl_ms, cfg->registry, cfg->is_insecure,
+                           cfg->ca_file);
     /* Non-blocking resolver for CONNECT targets (resolv.conf + /etc/hosts). */
     p->dns = evdns_base_new(base, EVDNS_BASE_INITIALIZE_NAMESERVERS);
     p->blobs = dfd_blobs_new(base, p->client, cfg->localrepo, err);
     if (!p->blobs)
         goto fail;
+    dfd_blobs_set_gc(p->blobs, cfg->gc_interval_ms, cfg->gc_expire_ms);
     if (cfg->node && *cfg->node && !cfg->is_mirror_direct) {
         p->swarm = dfd_swarm_new(base, p->client, cfg, err);
         if (!p->swarm)

@@ -356,6 +356,25 @@ static void route_registry(const struct dfd_rules *r, const struct dfd_rules_in 
     }
 }
 
+/* A swarm-eligible proxy GET of <scheme>://<host>/v2/<repo>/blobs/sha256:<64 hex> (no query)
+ * is a blob: fills upstream, repo and digest so that it takes the blob path (authorization
+ * gate, store, swarm, verified stream). Anything else keeps digest "" (fetched directly). */
+static void proxy_blob(const struct dfd_rules *r, struct dfd_route *out)
+{
+    const char *hp = strstr(out->url, "://") + 3;
+    const char *path = hp + strcspn(hp, "/");
+    if (strncmp(path, "/v2/", 4) != 0 || strpbrk(path, "?#"))
+        return;
+    const char *kw = strstr(path, "/blobs/sha256:");
+    if (!kw || strstr(kw + 1, "/blobs/") || !dfd_rules_valid_digest(kw + 7) ||
+        !dfd_rules_valid_repo(path + 4, (size_t)(kw - (path + 4))))
+        return;
+    out->upstream = df_xstrndup(out->url, (size_t)(path - out->url));
+    out->repo = df_xstrndup(path + 4, (size_t)(kw - (path + 4)));
+    snprintf(out->digest, sizeof(out->digest), "%s", kw + 7);
+    out->is_default_upstream = !strcasecmp(out->upstream, r->registry);
+}
+
 static void route_proxy(const struct dfd_rules *r, const struct dfd_rules_in *in,
                         struct dfd_route *out)
 {
@@ -389,6 +408,8 @@ static void route_proxy(const struct dfd_rules *r, const struct dfd_rules_in *in
         out->url = df_xasprintf("%s://%.*s%s", scheme, (int)hlen, hp, *path ? path : "/");
     out->action = (rule && !rule->direct && !strcmp(in->method, "GET")) ? DFD_ACT_PROXY_P2P
                                                                          : DFD_ACT_PROXY;
+    if (out->action == DFD_ACT_PROXY_P2P)
+        proxy_blob(r, out);
 }
 
 static void route_connect(const struct dfd_route *unused, const struct dfd_rules_in *in,

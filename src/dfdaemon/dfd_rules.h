@@ -14,6 +14,8 @@
  * HTTP-proxy mode (absolute target "http://host/..."): the `proxies` rules in order, regex on
  *   the full URL; the first match decides (use_https, redirect, direct); a GET matched by a
  *   non-direct rule → DFD_ACT_PROXY_P2P, anything else → DFD_ACT_PROXY (straight to the target).
+ *   A PROXY_P2P GET of scheme://host/v2/<repo>/blobs/sha256:<64 hex> (no query) also gets
+ *   upstream (scheme://host), repo and digest: it takes the blob path like DFD_ACT_BLOB.
  * CONNECT host:port → DFD_ACT_CONNECT.
  * Refused with a status (DFD_ACT_REJECT): "..", "." or their %2e forms as path segments, control
  * bytes or blanks in the target, invalid repository names in /v2/<name>/..., bad ns/header
@@ -54,9 +56,10 @@ struct dfd_route {
     char reason[160];          /* DFD_ACT_REJECT: one-line reason; else "" */
     char *url;                 /* upstream URL (PASS/BLOB/PROXY*), local path (LOCAL) or
                                   "host:port" (CONNECT); heap, NULL for REJECT */
-    char *upstream;            /* PASS/BLOB: "scheme://host[:port]" of the registry; heap */
+    char *upstream;            /* PASS/BLOB (and PROXY_P2P blob URLs): "scheme://host[:port]"
+                                  of the registry; heap */
     char *repo;                /* /v2/<repo>/{blobs,manifests,tags}/...: the repository; heap */
-    char digest[DFD_DIGEST_MAX]; /* BLOB: "sha256:<hex>"; else "" */
+    char digest[DFD_DIGEST_MAX]; /* BLOB, PROXY_P2P blob URL: "sha256:<hex>"; else "" */
     int is_default_upstream;   /* upstream is the configured registry (its TLS options apply) */
     int rule_index;            /* proxy mode: index of the matching rule, -1 if none */
 };

@@ -68,9 +68,14 @@ int main(int argc, char **argv)
     df_log_set_console(cfg.is_verbose);
     if (ignored)
         DF_LOGW("main", "config keys accepted but not used by this dfdaemon: %s", ignored);
-    if (cfg.n_certs)
-        DF_LOGW("main", "registry_mirror.certs given but not applied yet (the HTTP client has no "
-                        "CA-file option); the system CA store is used");
+    if (dfd_config_write_ca_bundle(&cfg, err) < 0) {
+        fprintf(stderr, "dfdaemon: %s\n", err);
+        DF_LOGE("main", "%s", err);
+        rc = EXIT_CONFIG;
+        goto out;
+    }
+    if (cfg.ca_file)
+        DF_LOGI("main", "registry %s verified with CA bundle %s", cfg.registry, cfg.ca_file);
 
     evthread_use_pthreads();
     base = event_base_new();

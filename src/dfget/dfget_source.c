@@ -278,7 +278,11 @@ struct dfget_source *dfget_source_start(struct event_base *base, struct df_http_
         .low_speed_window_ms = 60000,
         .is_follow_redirects = 1,
         .is_insecure = cfg->is_insecure,
+        .ca_file = cfg->ncacerts > 0 ? cfg->cacerts[0] : NULL,
     };
+    if (cfg->ncacerts > 1 && !cfg->is_insecure)
+        DF_LOGW(MOD, "back-source verifies the origin with the first --cacerts file only (%s); "
+                "%zu more ignored", cfg->cacerts[0], cfg->ncacerts - 1);
     int err = 0;
     s->req = df_http_req_start(http, &o, on_headers, on_data, on_req_done, s, &err);
     free(hdrs);

@@ -246,6 +246,39 @@ static void test_files_and_finish(void **state)
     dfd_config_cleanup(&c);
 }
 
+/* Store clean-up durations: defaults (§8.3), YAML keys, flags beat YAML, bad values. */
+static void test_gc(void **state)
+{
+    (void)state;
+    struct dfd_config c;
+    char err[DF_ERR_LEN] = "";
+    char *argv0[] = {"dfdaemon", NULL};
+    assert_int_equal(args(&c, err, 1, argv0), DFD_CONFIG_RUN);
+    assert_int_equal(c.gc_interval_ms, 120000);
+    assert_int_equal(c.gc_expire_ms, 3600000);
+    assert_int_equal(yaml(&c, "gc_interval: 5s\ngc_expire: 90m\n", err, NULL), 0);
+    assert_int_equal(c.gc_interval_ms, 5000);
+    assert_int_equal(c.gc_expire_ms, 5400000);
+    dfd_config_cleanup(&c);
+
+    char *argv1[] = {"dfdaemon", "--gc-interval", "0", "--gc-expire", "2s", NULL};
+    assert_int_equal(args(&c, err, 5, argv1), DFD_CONFIG_RUN);
+    assert_int_equal(yaml(&c, "gc_interval: 5s\ngc_expire: 90m\n", err, NULL), 0);
+    assert_int_equal(c.gc_interval_ms, 0); /* 0 = no clean-up; the flag wins */
+    assert_int_equal(c.gc_expire_ms, 2000);
+    dfd_config_cleanup(&c);
+
+    char *argv2[] = {"dfdaemon", "--gc-expire", "0", NULL};
+    assert_true(args(&c, err, 3, argv2) < 0);
+    assert_non_null(strstr(err, "--gc-expire: invalid duration '0'"));
+    dfd_config_cleanup(&c);
+    assert_int_equal(args(&c, err, 1, argv0), DFD_CONFIG_RUN);
+    assert_true(yaml(&c, "gc_interval: soon\n", err, NULL) < 0);
+    assert_non_null(strstr(err, "t.yml:1"));
+    assert_non_null(strstr(err, "gc_interval: invalid duration 'soon'"));
+    dfd_config_cleanup(&c);
+}
+
 static void test_norm_registry(void **state)
 {
     (void)state;
@@ -285,6 +318,7 @@ int main(void)
         cmocka_unit_test(test_flag_errors),    cmocka_unit_test(test_yaml_full),
         cmocka_unit_test(test_precedence),     cmocka_unit_test(test_yaml_errors),
         cmocka_unit_test(test_files_and_finish), cmocka_unit_test(test_norm_registry),
+        cmocka_unit_test(test_gc),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

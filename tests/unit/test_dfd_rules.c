@@ -200,7 +200,7 @@ static void test_proxy_mode(void **state)
         {"GET", "http://direct.example/v2/x/blobs/sha256:" D64, NULL, DFD_ACT_PROXY,
          "https://direct.example/v2/x/blobs/sha256:" D64, NULL, 0},
         {"GET", "http://other:8080/v2/x/blobs/sha256:" D64, NULL, DFD_ACT_PROXY_P2P,
-         "http://other:8080/v2/x/blobs/sha256:" D64, NULL, 0},
+         "http://other:8080/v2/x/blobs/sha256:" D64, "x", 0},
         {"GET", "http://secure.example/file?a=1", NULL, DFD_ACT_PROXY_P2P,
          "https://secure.example/file?a=1", NULL, 0},
         {"GET", "http://nomatch.example/x", NULL, DFD_ACT_PROXY, "http://nomatch.example/x", NULL, 0},
@@ -227,6 +227,32 @@ static void test_proxy_mode(void **state)
     dfd_rules_route(r, &in, &rt);
     assert_int_equal(rt.rule_index, -1);
     dfd_route_cleanup(&rt);
+    /* a blob URL matched by a non-direct rule takes the blob path: upstream, repo, digest */
+    in.target = "http://other:8080/v2/lib/x/blobs/sha256:" D64;
+    dfd_rules_route(r, &in, &rt);
+    assert_int_equal(rt.action, DFD_ACT_PROXY_P2P);
+    assert_string_equal(rt.upstream, "http://other:8080");
+    assert_string_equal(rt.repo, "lib/x");
+    assert_string_equal(rt.digest, "sha256:" D64);
+    assert_int_equal(rt.is_default_upstream, 0);
+    dfd_route_cleanup(&rt);
+    in.target = "http://registry.invalid/v2/a/blobs/sha256:" D64; /* redirected to --registry */
+    dfd_rules_route(r, &in, &rt);
+    assert_string_equal(rt.upstream, "http://127.0.0.1:5000");
+    assert_int_equal(rt.is_default_upstream, 1);
+    dfd_route_cleanup(&rt);
+    const char *not_blob[] = {
+        "http://other/v2/x/blobs/sha256:" D64 "?a=1", "http://other/v2/x/blobs/sha256:abc",
+        "http://other/v2/X/blobs/sha256:" D64,        "http://other/x/blobs/sha256:" D64,
+        "http://direct.example/v2/x/blobs/sha256:" D64, "http://secure.example/file",
+    };
+    for (size_t i = 0; i < sizeof(not_blob) / sizeof(not_blob[0]); i++) {
+        in.target = not_blob[i];
+        dfd_rules_route(r, &in, &rt);
+        if (rt.digest[0] || rt.upstream)
+            fail_msg("%s should not take the blob path", not_blob[i]);
+        dfd_route_cleanup(&rt);
+    }
     dfd_rules_free(r);
 }
 
