@@ -7,7 +7,8 @@
  * The supernode is a CDN: it pulls the file from the origin at min(origin up, its down) and a
  * piece becomes schedulable once it has fully arrived, exactly as sn_cdn does. Clients behave
  * like dfget: they pull after every finished piece (reporting it and /peer/piece/suc), back off
- * 50 ms → 1.6 s on 602, and stop at 600. Output: one JSON object on stdout. */
+ * 50 ms → 1.6 s on 602 (--backoff-max), and stop at 600. Output: one JSON object on stdout;
+ * SIM_TRACE=<seconds> also prints progress to stderr at that interval. */
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
@@ -46,6 +47,7 @@ struct opts {
     double up_mbit, down_mbit, origin_mbit, sn_up_mbit, slow_mbit;
     double dt;
     double piece_mib;   /* 0 = the supernode's rule (df_proto_piece_size) */
+    double backoff_max; /* dfget's 602 back-off ceiling, seconds (dfget: 1.6) */
     uint64_t seed;
     struct sn_sched_limits lim;
 };
@@ -63,7 +65,9 @@ static void usage(void)
     fprintf(stderr,
             "usage: sim [--hosts N] [--size MiB] [--up Mbit] [--down Mbit] [--origin Mbit]\n"
             "           [--sn-up Mbit] [--slow-quarter Mbit] [--down-limit N] [--up-limit N]\n"
-            "           [--cdn-up-limit N] [--dt seconds] [--seed N] [--piece-mib M]\n");
+            "           [--cdn-up-limit N] [--dt seconds] [--seed N] [--piece-mib M]\n"
+            "           [--backoff-max seconds] [--stall-ms ms] [--inflight-half 0|1]\n"
+            "           [--cdn-spread 0|1] [--starve-up-extra N]\n");
 }
 
 static int parse(int argc, char **argv, struct opts *o)
@@ -73,11 +77,14 @@ static int parse(int argc, char **argv, struct opts *o)
         {"down", 1, 0, 'd'},       {"origin", 1, 0, 'o'},     {"sn-up", 1, 0, 'S'},
         {"slow-quarter", 1, 0, 'q'}, {"down-limit", 1, 0, 'D'}, {"up-limit", 1, 0, 'U'},
         {"cdn-up-limit", 1, 0, 'C'}, {"dt", 1, 0, 't'},        {"seed", 1, 0, 'r'},
-        {"piece-mib", 1, 0, 'p'},
+        {"piece-mib", 1, 0, 'p'},  {"backoff-max", 1, 0, 'b'},
+        {"stall-ms", 1, 0, 'T'},   {"inflight-half", 1, 0, 'I'}, {"cdn-spread", 1, 0, 'P'},
+        {"starve-up-extra", 1, 0, 'E'},
         {"help", 0, 0, 'h'},       {0, 0, 0, 0},
     };
     *o = (struct opts){.hosts = 16, .size_mib = 512, .up_mbit = 200, .down_mbit = 200,
-                       .origin_mbit = 200, .sn_up_mbit = 0, .dt = 0.005, .seed = 1};
+                       .origin_mbit = 200, .sn_up_mbit = 0, .dt = 0.005, .seed = 1,
+                       .backoff_max = 1.6};
     sn_sched_limits_default(&o->lim);
     int ch;
     while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
@@ -101,6 +108,11 @@ static int parse(int argc, char **argv, struct opts *o)
         case 't': o->dt = v; break;
         case 'r': o->seed = (uint64_t)v; break;
         case 'p': o->piece_mib = v; break;
+        case 'b': o->backoff_max = v; break;
+        case 'T': o->lim.stall_ms = (int64_t)v; break;
+        case 'I': o->lim.is_inflight_half = v != 0; break;
+        case 'P': o->lim.is_cdn_spread = v != 0; break;
+        case 'E': o->lim.starve_up_extra = (int)v; break;
         default: usage(); return -EINVAL;
         }
     }
@@ -212,9 +224,10 @@ int main(int argc, char **argv)
     uint64_t rng = o.seed * 0x9e3779b97f4a7c15ULL + 1;
     double cdn_rate = origin; /* the supernode's own download is not the bottleneck here */
     uint32_t cdn_have = 0;
-    uint64_t picks = 0, pulls = 0, sn_pieces = 0, peer_pieces = 0;
-    double sched_secs = 0, sn_bytes = 0, peer_bytes = 0;
+    uint64_t picks = 0, pulls = 0, sn_pieces = 0, peer_pieces = 0, waits = 0;
+    double sched_secs = 0, sn_bytes = 0, peer_bytes = 0, sn_last = 0;
     int finished = 0;
+    double trace = getenv("SIM_TRACE") ? strtod(getenv("SIM_TRACE"), NULL) : 0;
     double now = 0, limit = 50 * tstar + 60;
     struct sn_sched_pick out[SN_SCHED_MAX_DOWN];
     size_t peak_client_bytes = 0;
@@ -263,10 +276,28 @@ int main(int argc, char **argv)
             } else {
                 /* 602 (or a failed CDN): dfget backs off, doubling up to 1.6 s */
                 x->next_pull = now + x->backoff;
-                x->backoff = x->backoff * 2 > 1.6 ? 1.6 : x->backoff * 2;
+                x->backoff = x->backoff * 2 > o.backoff_max ? o.backoff_max : x->backoff * 2;
+                waits++;
                 if (x->c.nrunning > 0)
                     x->next_pull = -1; /* a completion will wake it earlier */
             }
+        }
+        if (trace && floor((now + o.dt) / trace) > floor(now / trace)) {
+            size_t npf = 0;
+            for (size_t k = 0; k < nf; k++)
+                npf += f[k].src >= 0;
+            uint32_t dmin = UINT32_MAX, dmax = 0;
+            double dsum = 0;
+            for (int i = 0; i < n; i++) {
+                uint32_t d = 0;
+                for (uint32_t q = 0; q < total; q++)
+                    d += (uint32_t)df_bitmap_test(&h[i].c.done, q);
+                dmin = d < dmin ? d : dmin;
+                dmax = d > dmax ? d : dmax;
+                dsum += d;
+            }
+            fprintf(stderr, "t=%.1f cdn=%u flows=%zu peerflows=%zu done min/mean/max %u/%.1f/%u fin=%d\n",
+                    now, cdn_have, nf, npf, dmin, dsum / n, dmax, finished);
         }
         /* Move bytes for one step. */
         double sn_rem;
@@ -291,8 +322,10 @@ int main(int argc, char **argv)
             if (sn_sched_report(&t, &x->c, f[k].piece, 1, dst, &o.lim) < 0 ||
                 sn_sched_holder_add(&t, &x->c, f[k].piece) < 0)
                 abort();
-            if (f[k].src < 0)
+            if (f[k].src < 0) {
                 sn_pieces++;
+                sn_last = now;
+            }
             else
                 peer_pieces++;
             x->next_pull = now; /* dfget pulls right after a piece is stored */
@@ -317,16 +350,18 @@ int main(int argc, char **argv)
            "\"makespan_ratio\":%.4f,\"p50_ratio\":%.4f,\"p95_ratio\":%.4f,"
            "\"sn_egress_ratio\":%.4f,\"peer_bytes_ratio\":%.4f,\"sn_pieces\":%llu,\"peer_pieces\":%llu,"
            "\"pulls\":%llu,\"sched_seconds\":%.3f,\"sched_calls_per_s\":%.0f,"
-           "\"client_state_bytes\":%zu,\"task_state_bytes\":%zu}\n",
+           "\"client_state_bytes\":%zu,\"task_state_bytes\":%zu,\"waits\":%llu,"
+           "\"stall_picks\":%llu,\"sn_last_ratio\":%.4f}\n",
            n, o.size_mib, P, total, o.up_mbit, o.down_mbit, o.origin_mbit, o.slow_mbit,
            o.lim.down_limit, o.lim.up_limit, o.lim.cdn_up_limit, o.dt, tstar, finished, makespan,
            p50, p95, makespan / tstar, p50 / tstar, p95 / tstar, sn_bytes / F,
            peer_bytes / (sn_bytes + peer_bytes), (unsigned long long)sn_pieces,
            (unsigned long long)peer_pieces, (unsigned long long)pulls, sched_secs,
            sched_secs > 0 ? (double)pulls / sched_secs : 0.0, peak_client_bytes,
-           (size_t)total * sizeof(struct sn_sched_piece) + t.nslots * sizeof(void *));
+           sn_sched_task_bytes(&t),
+           (unsigned long long)waits, (unsigned long long)t.n_stall_picks, sn_last / tstar);
     for (int i = 0; i < n; i++)
-        sn_sched_client_cleanup(&h[i].c, &t);
+        sn_sched_client_cleanup(&h[i].c, NULL); /* the whole task goes */
     sn_sched_task_cleanup(&t);
     free(times);
     free(f);

@@ -17,6 +17,7 @@ void sn_sched_limits_default(struct sn_sched_limits *l)
     *l = (struct sn_sched_limits){
         .down_limit = SN_SCHED_DEF_DOWN_LIMIT,
         .up_limit = SN_SCHED_DEF_UP_LIMIT,
+        .starve_up_extra = SN_SCHED_DEF_STARVE_UP_EXTRA,
         .cdn_up_limit = SN_SCHED_DEF_CDN_UP_LIMIT,
         .failure_limit = SN_SCHED_DEF_FAILURE_LIMIT,
         .elim_errors = SN_SCHED_DEF_ELIM_ERRORS,
@@ -43,16 +44,21 @@ void sn_sched_task_init(struct sn_sched_task *t, uint32_t total)
     memset(t, 0, sizeof(*t));
     df_bitmap_init(&t->cdn, total);
     t->pc = df_xcalloc(total ? total : 1, sizeof(*t->pc));
+    t->hl = df_xcalloc(total ? total : 1, sizeof(*t->hl));
     t->total = total;
     t->cdn_state = SN_SCHED_CDN_WAITING;
 }
 
 void sn_sched_task_cleanup(struct sn_sched_task *t)
 {
+    for (uint32_t i = 0; i < t->cdn.nbits; i++)
+        free(t->hl[i].v);
     df_bitmap_cleanup(&t->cdn);
     free(t->pc);
+    free(t->hl);
     free(t->slots);
     t->pc = NULL;
+    t->hl = NULL;
     t->slots = NULL;
     t->nslots = t->nclients = 0;
 }
@@ -60,10 +66,34 @@ void sn_sched_task_cleanup(struct sn_sched_task *t)
 static void task_resize(struct sn_sched_task *t, uint32_t nbits)
 {
     uint32_t old = t->cdn.nbits;
+    for (uint32_t i = nbits; i < old; i++)
+        free(t->hl[i].v);
     df_bitmap_resize(&t->cdn, nbits);
     t->pc = df_xrealloc(t->pc, (nbits ? nbits : 1) * sizeof(*t->pc));
-    if (nbits > old)
+    t->hl = df_xrealloc(t->hl, (nbits ? nbits : 1) * sizeof(*t->hl));
+    if (nbits > old) {
         memset(t->pc + old, 0, (nbits - old) * sizeof(*t->pc));
+        memset(t->hl + old, 0, (nbits - old) * sizeof(*t->hl));
+    }
+}
+
+static void hlist_add(struct sn_sched_hlist *l, uint32_t slot)
+{
+    if (l->n == l->cap) {
+        l->cap = DF_MAX(4u, l->cap * 2);
+        l->v = df_xrealloc(l->v, l->cap * sizeof(*l->v));
+    }
+    l->v[l->n++] = slot;
+}
+
+static void hlist_remove(struct sn_sched_hlist *l, uint32_t slot)
+{
+    for (uint32_t k = 0; k < l->n; k++) {
+        if (l->v[k] == slot) {
+            l->v[k] = l->v[--l->n];
+            return;
+        }
+    }
 }
 
 static void sat_inc(uint16_t *v)
@@ -121,8 +151,10 @@ void sn_sched_task_reset(struct sn_sched_task *t, uint32_t total)
     }
     task_resize(t, total);
     t->total = total;
-    for (uint32_t i = 0; i < t->cdn.nbits; i++)
+    for (uint32_t i = 0; i < t->cdn.nbits; i++) {
         t->pc[i].holders = 0;
+        t->hl[i].n = 0;
+    }
 }
 
 void sn_sched_task_set_total(struct sn_sched_task *t, uint32_t total)
@@ -233,6 +265,9 @@ void sn_sched_client_cleanup(struct sn_sched_client *c, struct sn_sched_task *t)
             sn_sched_release(t, &c->running[k]);
         if (sn_sched_client_is_eligible(c))
             holders_apply(t, c, -1);
+        for (int64_t i = df_bitmap_next_set(&c->have, 0); i >= 0 && (uint32_t)i < t->cdn.nbits;
+             i = df_bitmap_next_set(&c->have, (uint32_t)i + 1))
+            hlist_remove(&t->hl[i], (uint32_t)c->idx);
         forget_uploads_of(t, c, 1);
         for (uint32_t i = 0; i < t->nslots; i++) {
             struct sn_sched_client *o = t->slots[i];
@@ -360,6 +395,7 @@ int sn_sched_holder_add(struct sn_sched_task *t, struct sn_sched_client *c, uint
     sn_sched_bitmap_ensure(&c->have, n);
     if (!df_bitmap_test(&c->have, n)) {
         df_bitmap_set(&c->have, n);
+        hlist_add(&t->hl[n], (uint32_t)c->idx);
         if (sn_sched_client_is_eligible(c))
             sat_inc(&t->pc[n].holders);
     }
@@ -380,4 +416,13 @@ size_t sn_sched_client_bytes(const struct sn_sched_client *c)
     return sizeof(*c) + sizeof(struct sn_sched_client *) +
            ((size_t)(c->done.nbits + 63) / 64 + (c->have.nbits + 63) / 64 +
             (c->blacklist.nbits + 63) / 64) * 8;
+}
+
+size_t sn_sched_task_bytes(const struct sn_sched_task *t)
+{
+    size_t b = (size_t)t->cdn.nbits * (sizeof(*t->pc) + sizeof(*t->hl)) +
+               (size_t)t->nslots * sizeof(*t->slots) + (size_t)(t->cdn.nbits + 63) / 64 * 8;
+    for (uint32_t i = 0; i < t->cdn.nbits; i++)
+        b += (size_t)t->hl[i].cap * sizeof(*t->hl[i].v);
+    return b;
 }

@@ -16,7 +16,11 @@
  * running set) + 2 × ceil(pieces/64) × 8 (done, have) + ceil(clients/64) × 8 (blacklist), plus
  * 8 bytes in the task's slot table: a 1 GiB task (86 pieces of 12 MiB) with 100 clients costs
  * 608 + 32 + 16 + 8 = 664 bytes per client (sn_sched_client_bytes). No per-piece objects.
- * Per task: 8 bytes per piece.
+ * Per task: 8 bytes of counters per piece, plus a holder list per piece (struct
+ * sn_sched_hlist: 16 bytes + 4 bytes per holder slot, capacity grown ×2, so ≤ 8 bytes per
+ * holder): with every client holding every piece, ≤ 8 × pieces bytes per client on top of the
+ * above (sn_sched_task_bytes). Source choice reads the list, never the slot table: O(1) per
+ * candidate piece (at most SN_SCHED_SCAN_MAX entries examined) whatever the swarm size.
  *
  * Threading: loop thread only (or any single thread); nothing is locked. */
 #ifndef SN_SCHED_H
@@ -41,6 +45,9 @@
 #define SN_SCHED_DEF_ELIM_CLIENTS 2   /* ... reported by at least this many distinct clients */
 #define SN_SCHED_DEF_RUNNING_TIMEOUT_MS 120000
 #define SN_SCHED_DEF_STALL_MS 1500    /* idle this long → one duplicate supernode piece */
+#define SN_SCHED_DEF_STARVE_UP_EXTRA 1 /* extra upload slot a holder grants a starving client */
+#define SN_SCHED_SAMPLE 16            /* holders under the up-limit compared per source choice */
+#define SN_SCHED_SCAN_MAX 64          /* holder-list entries examined per source choice, at most */
 
 enum sn_sched_cdn {
     SN_SCHED_CDN_WAITING = 0, /* no download started yet */
@@ -52,6 +59,9 @@ enum sn_sched_cdn {
 struct sn_sched_limits {
     int down_limit;           /* pieces in flight per client; clipped to [1, SN_SCHED_MAX_DOWN] */
     int up_limit;             /* concurrent uploads per peer; >= 1 */
+    int starve_up_extra;      /* a client with nothing running may use a holder with up to
+                                 up_limit + starve_up_extra uploads (>= 0; measured: see the
+                                 doc): an idle downloader gets a slot instead of a 602 */
     int cdn_up_limit;         /* concurrent supernode uploads per task; >= 1 */
     uint32_t failure_limit;   /* a client with more failures is served by the supernode only */
     uint32_t elim_errors;     /* an uploader with this many failures ... */
@@ -75,11 +85,20 @@ struct sn_sched_piece {
     uint16_t cdn_sent;        /* times the supernode handed it out (statistics, tests) */
 };
 
+/* Slots of the clients whose have bit for one piece is set (any order, no duplicates). Entries
+ * of clients that are down or eliminated stay (skipped when read); a leaving client's slot is
+ * removed before the slot can be reused. */
+struct sn_sched_hlist {
+    uint32_t *v;
+    uint32_t n, cap;
+};
+
 struct sn_sched_client;
 
 struct sn_sched_task {
     struct df_bitmap cdn;     /* bit n: piece n complete on the supernode's disk */
     struct sn_sched_piece *pc;/* cdn.nbits entries */
+    struct sn_sched_hlist *hl;/* cdn.nbits entries: holders of each piece */
     uint32_t total;           /* number of pieces; 0 = not known yet */
     enum sn_sched_cdn cdn_state;
     int has_final;            /* the CDN completed once: total and the file digests are final
@@ -207,5 +226,7 @@ int sn_sched_client_complete(const struct sn_sched_task *t, const struct sn_sche
 int sn_sched_client_is_eligible(const struct sn_sched_client *c);
 /* Heap + inline bytes used by c (for the memory bound documented above). */
 size_t sn_sched_client_bytes(const struct sn_sched_client *c);
+/* Heap bytes of the task's own arrays (piece counters, holder lists, slot table). */
+size_t sn_sched_task_bytes(const struct sn_sched_task *t);
 
 #endif

@@ -1,6 +1,7 @@
 /* Scheduler decisions: candidate order (rarest first, then distance to the client's running
- * centre, then random) and source choice (least loaded eligible holder, else the supernode,
- * which sends each piece about once). Pure; see sn_sched.h and docs/internals/scheduling.md. */
+ * centre, then random) and source choice (least loaded eligible holder among a bounded sample
+ * of the piece's holder list, else the supernode, which sends each piece about once). Pure;
+ * see sn_sched.h and docs/internals/scheduling.md. */
 #include "sn_sched.h"
 
 #include <stdlib.h>
@@ -108,24 +109,41 @@ static uint32_t cdn_share_left(const struct sn_sched_task *t, const struct sn_sc
 }
 
 /* Source of piece p for c, or SN_SCHED_SRC_NONE when it must wait. Peers first: the least
- * loaded eligible holder under the up-limit that c did not blacklist (random among equals).
- * The supernode only when no holder is usable by c and nobody fetches p from it right now, so
- * that it sends each piece about once and its budget goes to pieces nobody has. */
+ * loaded eligible holder under the up-limit (+ starve_up_extra while c has nothing running)
+ * that c did not blacklist (random among equals), among those examined: p's holder list is
+ * read from a random offset until SN_SCHED_SAMPLE holders under the limit were seen or
+ * SN_SCHED_SCAN_MAX entries were read ("power of d choices": O(1) per piece whatever the
+ * swarm size; exhaustive for small swarms). The supernode only when no holder is usable by c
+ * (known for sure: the whole list was read) and nobody fetches p from it right now, so that
+ * it sends each piece about once and its budget goes to pieces nobody has. */
 static int32_t choose_source(const struct sn_sched_task *t, const struct sn_sched_client *c,
                              const struct sn_sched_limits *lim, uint64_t *rng, uint32_t p,
                              uint32_t cdn_left)
 {
-    uint32_t usable = 0, best_load = UINT32_MAX, nties = 0;
+    uint32_t usable = 0, under = 0, best_load = UINT32_MAX, nties = 0;
     int32_t best = SN_SCHED_SRC_NONE;
+    int is_partial = 0;
     uint32_t up = (uint32_t)DF_MAX(1, lim->up_limit);
-    if (t->pc[p].holders > 0) {
-        for (uint32_t i = 0; i < t->nslots; i++) {
-            const struct sn_sched_client *h = t->slots[i];
+    if (c->nrunning == 0)
+        up += (uint32_t)DF_MAX(0, lim->starve_up_extra);
+    const struct sn_sched_hlist *l = &t->hl[p];
+    if (t->pc[p].holders > 0 && l->n > 0) {
+        uint32_t start = l->n > SN_SCHED_SAMPLE ? (uint32_t)(sn_sched_rand(rng) % l->n) : 0;
+        for (uint32_t k = 0; k < l->n; k++) {
+            if (k >= SN_SCHED_SCAN_MAX || under >= SN_SCHED_SAMPLE) {
+                is_partial = 1;
+                break;
+            }
+            uint32_t i = l->v[(start + k) % l->n];
+            const struct sn_sched_client *h = i < t->nslots ? t->slots[i] : NULL;
             if (!h || h == c || !sn_sched_client_is_eligible(h) || !df_bitmap_test(&h->have, p) ||
                 df_bitmap_test(&c->blacklist, i))
                 continue;
             usable++;
-            if (h->up_load >= up || h->up_load > best_load)
+            if (h->up_load >= up)
+                continue;
+            under++;
+            if (h->up_load > best_load)
                 continue;
             if (h->up_load < best_load) {
                 best_load = h->up_load;
@@ -138,7 +156,8 @@ static int32_t choose_source(const struct sn_sched_task *t, const struct sn_sche
     }
     if (best != SN_SCHED_SRC_NONE)
         return best;
-    if (usable == 0 && t->pc[p].cdn_inflight == 0 && cdn_left > 0 && cdn_can_send(t, lim, p))
+    if (usable == 0 && !is_partial && t->pc[p].cdn_inflight == 0 && cdn_left > 0 &&
+        cdn_can_send(t, lim, p))
         return SN_SCHED_SRC_CDN;
     return SN_SCHED_SRC_NONE;
 }

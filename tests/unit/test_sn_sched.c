@@ -40,6 +40,105 @@ static void hold(struct sn_sched_task *t, struct sn_sched_client *c, uint32_t lo
         assert_int_equal(sn_sched_holder_add(t, c, i), 0);
 }
 
+/* A client with nothing running may use a holder one upload over the up-limit; source choice
+ * reads a bounded sample of a long holder list: least loaded among those examined, never the
+ * supernode while holders exist, and not always the same holders. */
+static void test_starve_extra_and_sampling(void **state)
+{
+    (void)state;
+    struct sn_sched_task t;
+    struct sn_sched_client hc, d[3];
+    struct sn_sched_pick out[8];
+    struct sn_sched_limits lim = lim_default();
+    uint64_t rng = 7;
+    size_t n;
+    lim.up_limit = 1;
+    lim.down_limit = 2;
+    assert_int_equal(lim.starve_up_extra, 1);
+    task_full(&t, 2, 1);
+    sn_sched_client_init(&t, &hc, 1);
+    hold(&t, &hc, 0, 2);
+    for (int i = 0; i < 3; i++)
+        sn_sched_client_init(&t, &d[i], 1);
+    /* d0, d1 have nothing running: one piece each from H (load 1, then 2 = limit + 1); their
+     * second piece would need H under the plain limit */
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(sn_sched_pick(&t, &d[i], &lim, 0, &rng, out, 8, &n), SN_SCHED_CONTINUE);
+        assert_int_equal(n, 1);
+        assert_int_equal(out[0].src, hc.idx);
+        assert_int_equal(hc.up_load, (uint32_t)i + 1);
+    }
+    /* d2: H is at limit + 1, and a holder exists so not the supernode either */
+    assert_int_equal(sn_sched_pick(&t, &d[2], &lim, 0, &rng, out, 8, &n), SN_SCHED_WAIT);
+    assert_int_equal(sn_sched_report(&t, &d[0], 0, 1, hc.idx, &lim), 0);
+    assert_int_equal(sn_sched_report(&t, &d[0], 1, 1, hc.idx, &lim), 0);
+    assert_int_equal(hc.up_load, 1);
+    lim.starve_up_extra = 0; /* without the extra slot: H is full for d2 */
+    assert_int_equal(sn_sched_pick(&t, &d[2], &lim, 0, &rng, out, 8, &n), SN_SCHED_WAIT);
+    lim.starve_up_extra = 1;
+    assert_int_equal(sn_sched_pick(&t, &d[2], &lim, 0, &rng, out, 8, &n), SN_SCHED_CONTINUE);
+    assert_int_equal(out[0].src, hc.idx);
+    sn_sched_client_cleanup(&hc, &t);
+    for (int i = 0; i < 3; i++)
+        sn_sched_client_cleanup(&d[i], &t);
+    sn_sched_task_cleanup(&t);
+
+    /* 100 holders of one piece, one downloader */
+    enum { NH = 100 };
+    static struct sn_sched_client h[NH];
+    struct sn_sched_client dl;
+    lim = lim_default();
+    lim.running_timeout_ms = 1;
+    task_full(&t, 1, 1);
+    for (int i = 0; i < NH; i++) {
+        sn_sched_client_init(&t, &h[i], 1);
+        hold(&t, &h[i], 0, 1);
+    }
+    sn_sched_client_init(&t, &dl, 1);
+    assert_int_equal(t.hl[0].n, NH);
+    assert_true(t.hl[0].cap <= 2 * NH);
+    assert_true(sn_sched_task_bytes(&t) <= 24 + 8 * 2 * NH + 8 * t.nslots + 8);
+    /* every holder full (limit + the extra slot): the sample sees only full holders, the
+     * piece waits; the supernode is not used (holders exist) */
+    for (int i = 0; i < NH; i++)
+        h[i].up_load = (uint32_t)(lim.up_limit + lim.starve_up_extra);
+    assert_int_equal(sn_sched_pick(&t, &dl, &lim, 0, &rng, out, 8, &n), SN_SCHED_WAIT);
+    assert_int_equal(t.cdn_load, 0);
+    /* loads 0, 1, 2, 0, 1, 2, …: any 16 consecutive holders include a load 0 one, so the
+     * least loaded among those examined has load 0; over many pulls (entries expire at once)
+     * more holders than one sample are used */
+    int used[NH] = {0}, nused = 0;
+    for (int64_t now = 10; now < 10 + 2 * 200; now += 2) {
+        for (int i = 0; i < NH; i++)
+            h[i].up_load = (uint32_t)(i % 3);
+        assert_int_equal(sn_sched_pick(&t, &dl, &lim, now, &rng, out, 1, &n), SN_SCHED_CONTINUE);
+        assert_int_equal(n, 1);
+        int j = -1;
+        for (int i = 0; i < NH; i++)
+            if (h[i].idx == out[0].src)
+                j = i;
+        assert_true(j >= 0);
+        assert_int_equal(j % 3, 0);
+        nused += !used[j];
+        used[j] = 1;
+    }
+    assert_true(nused > SN_SCHED_SAMPLE);
+    for (int i = 0; i < NH; i++)
+        h[i].up_load = 0;
+    /* a leaving holder leaves the list; its slot, reused, is listed once */
+    sn_sched_client_cleanup(&h[5], &t);
+    assert_int_equal(t.hl[0].n, NH - 1);
+    sn_sched_client_init(&t, &h[5], 1);
+    hold(&t, &h[5], 0, 1);
+    hold(&t, &h[5], 0, 1);
+    assert_int_equal(t.hl[0].n, NH);
+    for (int i = 0; i < NH; i++)
+        sn_sched_client_cleanup(&h[i], &t);
+    sn_sched_client_cleanup(&dl, &t);
+    assert_int_equal(t.hl[0].n, 0);
+    sn_sched_task_cleanup(&t);
+}
+
 static void test_finish_and_wait(void **state)
 {
     (void)state;
@@ -304,8 +403,10 @@ static void test_sources_loads_and_once(void **state)
     assert_int_equal(s.t.n_cdn_picks, 4);
     assert_int_equal(s.t.n_peer_picks, 4);
     /* ZZ with up-limit 2: A and B are full (2, 1+1 after this), so only what C can give, and
-     * nothing from the supernode (4..7 in flight, 0..3 held): the up-limit is never exceeded */
+     * nothing from the supernode (4..7 in flight, 0..3 held): the up-limit is never exceeded
+     * (the starving client's extra slot is tested in test_starve_extra_and_sampling) */
     lim.up_limit = 2;
+    lim.starve_up_extra = 0;
     assert_int_equal(sn_sched_pick(&s.t, &s.zz, &lim, 0, &rng, out, 8, &n), SN_SCHED_CONTINUE);
     for (size_t i = 0; i < n; i++)
         assert_true(out[i].src >= 0 && out[i].src != s.a.idx);
@@ -655,6 +756,7 @@ int main(void)
         cmocka_unit_test(test_cdn_spread),
         cmocka_unit_test(test_cdn_drop_and_failed_cdn),
         cmocka_unit_test(test_slot_reuse_and_memory),
+        cmocka_unit_test(test_starve_extra_and_sampling),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -5,7 +5,9 @@
  * scheduler's counters must match exactly. Every pick is checked against the rules:
  *   - each chosen piece is a candidate (available, not done, not running for the client);
  *   - its source is valid: a peer that is eligible, holds it, is not blacklisted by the
- *     client, is under the up-limit and is the least loaded such holder; or the supernode,
+ *     client, is under the up-limit (+ starve_up_extra for the first piece of a client with
+ *     nothing running) and is the least loaded such holder (exhaustive here: 6 clients are
+ *     fewer than SN_SCHED_SAMPLE, so the sampled choice reads every holder); or the supernode,
  *     which has it, is under its budget and the client's spread share, and nobody usable holds
  *     it nor fetches it from the supernode (or the client is supernode-only, or it is the one
  *     stall hand-out of a starving client);
@@ -165,12 +167,12 @@ static int m_cdn_mine(const struct model *m, int ci)
 
 /* Could piece p be placed for ci now under the normal rules? */
 static int m_placeable(const struct model *m, int ci, int p, const struct sn_sched_limits *lim,
-                       int cdn_only, int share)
+                       int cdn_only, int share, int up)
 {
     int cdn_ok = m->cdn[p] && m_load(m, SN_SCHED_SRC_CDN) < lim->cdn_up_limit;
     if (cdn_only)
         return cdn_ok;
-    if (m_min_load(m, ci, p, lim->up_limit) >= 0)
+    if (m_min_load(m, ci, p, up) >= 0)
         return 1;
     int usable = 0;
     for (int j = 0; j < MC; j++)
@@ -244,7 +246,9 @@ static void check_pick(struct model *m, struct sn_sched_task *t, struct sn_sched
     int nrun_before = mc->nrun;
     int is_stall = t->n_stall_picks != stall_before;
     assert_true(n <= want);
-    uint64_t last_key = 0, max_key = 0;
+    uint64_t last_key = 0, max_key = 0, first_key = 0;
+    /* the up-limit in force while the client had nothing running (its first piece) */
+    int up_starve = lim->up_limit + lim->starve_up_extra;
     int chosen[MP] = {0};
     for (size_t i = 0; i < n; i++) {
         int p = (int)out[i].piece, ci_idx = -1;
@@ -259,6 +263,9 @@ static void check_pick(struct model *m, struct sn_sched_task *t, struct sn_sched
             assert_true(key >= last_key);
         }
         last_key = key;
+        if (i == 0)
+            first_key = key;
+        int up_now = mc->nrun == 0 ? up_starve : lim->up_limit;
         if (key > max_key)
             max_key = key;
         if (out[i].src == SN_SCHED_SRC_CDN) {
@@ -270,17 +277,17 @@ static void check_pick(struct model *m, struct sn_sched_task *t, struct sn_sched
                 int64_t since = mc->starve ? mc->starve : (now ? now : 1);
                 assert_true(now - since >= lim->stall_ms);
                 for (int k = 0; k < ncand; k++) /* nothing was placeable normally */
-                    assert_false(m_placeable(m, ci, cand[k], lim, cdn_only, share));
+                    assert_false(m_placeable(m, ci, cand[k], lim, cdn_only, share, up_starve));
             } else {
-                assert_true(m_placeable(m, ci, p, lim, cdn_only, share));
-                assert_true(cdn_only || m_min_load(m, ci, p, lim->up_limit) < 0);
+                assert_true(m_placeable(m, ci, p, lim, cdn_only, share, up_now));
+                assert_true(cdn_only || m_min_load(m, ci, p, up_now) < 0);
             }
         } else {
             int j = out[i].src;
             assert_true(j >= 0 && j < MC);
             assert_false(cdn_only);
             assert_true(m_usable(m, ci, p, j));
-            assert_int_equal(m_load(m, j), m_min_load(m, ci, p, lim->up_limit));
+            assert_int_equal(m_load(m, j), m_min_load(m, ci, p, up_now));
         }
         mc->run[mc->nrun++] = (struct mrun){.piece = p, .src = out[i].src, .since = now};
     }
@@ -289,7 +296,10 @@ static void check_pick(struct model *m, struct sn_sched_task *t, struct sn_sched
     for (int k = 0; k < ncand && !is_stall; k++) {
         if (chosen[k] || (n == want && keys[k] >= max_key))
             continue;
-        assert_false(m_placeable(m, ci, cand[k], lim, cdn_only, share));
+        /* examined while nothing ran for the client: ranked strictly before its first piece
+         * (ties may have been examined after it: the plain limit, a weaker check) */
+        int up = nrun_before == 0 && (n == 0 || keys[k] < first_key) ? up_starve : lim->up_limit;
+        assert_false(m_placeable(m, ci, cand[k], lim, cdn_only, share, up));
     }
     /* starvation bookkeeping */
     if (n == 0 && nrun_before == 0 && ncand > 0 && mc->starve == 0)
@@ -362,6 +372,7 @@ static void test_random_vs_model(void **state)
         sn_sched_limits_default(&lim);
         lim.down_limit = 1 + rand() % 6;
         lim.up_limit = 1 + rand() % 4;
+        lim.starve_up_extra = rand() % 3;
         lim.cdn_up_limit = 1 + rand() % 8;
         lim.failure_limit = (uint32_t)(rand() % 6);
         lim.elim_errors = 1 + (uint32_t)(rand() % 4);
