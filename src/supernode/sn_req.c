@@ -32,6 +32,26 @@ void sn_req_reg_cleanup(struct sn_reg_req *r)
     r->nheaders = 0;
 }
 
+
+/* String fields of a registration, shared by the JSON and the form decoder (keys matched
+ * case-insensitively in both, spec §2.1). */
+static const struct {
+    const char *key;
+    size_t off;
+} reg_string_keys[] = {
+    {"superNodeIp", offsetof(struct sn_reg_req, super_node_ip)},
+    {"rawUrl", offsetof(struct sn_reg_req, raw_url)},
+    {"taskUrl", offsetof(struct sn_reg_req, task_url)},
+    {"cid", offsetof(struct sn_reg_req, cid)},
+    {"ip", offsetof(struct sn_reg_req, ip)},
+    {"hostName", offsetof(struct sn_reg_req, host_name)},
+    {"path", offsetof(struct sn_reg_req, path)},
+    {"version", offsetof(struct sn_reg_req, version)},
+    {"md5", offsetof(struct sn_reg_req, md5)},
+    {"identifier", offsetof(struct sn_reg_req, identifier)},
+    {"callSystem", offsetof(struct sn_reg_req, call_system)},
+};
+
 int sn_req_is_http_url(const char *s)
 {
     const char *rest;
@@ -169,27 +189,14 @@ static int decode_json(const char *body, size_t len, struct sn_reg_req *r, char 
         rc = -EINVAL;
         goto out;
     }
-    static const struct { const char *key; size_t off; } keys[] = {
-        {"superNodeIp", offsetof(struct sn_reg_req, super_node_ip)},
-        {"rawUrl", offsetof(struct sn_reg_req, raw_url)},
-        {"taskUrl", offsetof(struct sn_reg_req, task_url)},
-        {"cid", offsetof(struct sn_reg_req, cid)},
-        {"ip", offsetof(struct sn_reg_req, ip)},
-        {"hostName", offsetof(struct sn_reg_req, host_name)},
-        {"path", offsetof(struct sn_reg_req, path)},
-        {"version", offsetof(struct sn_reg_req, version)},
-        {"md5", offsetof(struct sn_reg_req, md5)},
-        {"identifier", offsetof(struct sn_reg_req, identifier)},
-        {"callSystem", offsetof(struct sn_reg_req, call_system)},
-    };
-    for (size_t i = 0; i < DF_ARRAY_LEN(keys); i++) {
-        json_t *v = df_json_get_ci(o, keys[i].key);
+    for (size_t i = 0; i < DF_ARRAY_LEN(reg_string_keys); i++) {
+        json_t *v = df_json_get_ci(o, reg_string_keys[i].key);
         if (v && !json_is_string(v) && !json_is_null(v)) {
-            snprintf(err, DF_ERR_LEN, "%s must be a string", keys[i].key);
+            snprintf(err, DF_ERR_LEN, "%s must be a string", reg_string_keys[i].key);
             rc = -EINVAL;
             goto out;
         }
-        char **dst = (char **)((char *)r + keys[i].off);
+        char **dst = (char **)((char *)r + reg_string_keys[i].off);
         free(*dst);
         *dst = dup_or_empty(json_is_string(v) ? json_string_value(v) : NULL);
     }
@@ -256,19 +263,6 @@ static int form_decode(char *s)
 
 static int decode_form(const char *body, size_t len, struct sn_reg_req *r, char err[DF_ERR_LEN])
 {
-    static const struct { const char *key; size_t off; } keys[] = {
-        {"superNodeIp", offsetof(struct sn_reg_req, super_node_ip)},
-        {"rawUrl", offsetof(struct sn_reg_req, raw_url)},
-        {"taskUrl", offsetof(struct sn_reg_req, task_url)},
-        {"cid", offsetof(struct sn_reg_req, cid)},
-        {"ip", offsetof(struct sn_reg_req, ip)},
-        {"hostName", offsetof(struct sn_reg_req, host_name)},
-        {"path", offsetof(struct sn_reg_req, path)},
-        {"version", offsetof(struct sn_reg_req, version)},
-        {"md5", offsetof(struct sn_reg_req, md5)},
-        {"identifier", offsetof(struct sn_reg_req, identifier)},
-        {"callSystem", offsetof(struct sn_reg_req, call_system)},
-    };
     char *copy = df_xstrndup(body, len);
     int rc = 0;
     char *p = copy;
@@ -287,9 +281,9 @@ static int decode_form(const char *body, size_t len, struct sn_reg_req *r, char 
                 goto out;
             }
             int known = 0;
-            for (size_t i = 0; i < DF_ARRAY_LEN(keys); i++) {
-                if (strcasecmp(p, keys[i].key) == 0) {
-                    char **dst = (char **)((char *)r + keys[i].off);
+            for (size_t i = 0; i < DF_ARRAY_LEN(reg_string_keys); i++) {
+                if (strcasecmp(p, reg_string_keys[i].key) == 0) {
+                    char **dst = (char **)((char *)r + reg_string_keys[i].off);
                     free(*dst);
                     *dst = df_xstrdup(val);
                     known = 1;
