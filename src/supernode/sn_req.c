@@ -32,7 +32,6 @@ void sn_req_reg_cleanup(struct sn_reg_req *r)
     r->nheaders = 0;
 }
 
-
 /* String fields of a registration, shared by the JSON and the form decoder (keys matched
  * case-insensitively in both, spec §2.1). */
 static const struct {
