@@ -801,7 +801,7 @@ dfd_stop_all() {
   # must exit within 10 s, and their logs must hold no sanitizer report
   local ups="" f
   for f in /proc/[0-9]*/cmdline; do
-    tr '\0' ' ' < "$f" 2>/dev/null | grep -qE -- "dfdaemon server .*--home $T/dfd-" &&
+    { tr '\0' ' ' < "$f"; } 2>/dev/null | grep -qE -- "dfdaemon server .*--home $T/dfd-" &&
       ups+="$(basename "$(dirname "$f")") "
   done
   if [ -n "$ups" ]; then
