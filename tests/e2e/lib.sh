@@ -141,19 +141,25 @@ fail() {
 # pass: before declaring success, every supernode still running is stopped with SIGTERM and must
 # exit 0 within 10 s (under ASan this is where leaks surface), and no process output may contain
 # a sanitizer report.
+# _df_term_expect_clean WHAT PID: SIGTERM to PID (a child of this shell); it must exit within
+# 10 s with status 0, else the test fails naming WHAT.
+_df_term_expect_clean() {
+  local what=$1 pid=$2 rc i
+  kill -TERM "$pid"
+  for ((i = 0; i < 100; i++)); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -0 "$pid" 2>/dev/null && fail "$what $pid did not exit within 10 s of SIGTERM"
+  rc=0
+  wait "$pid" 2>/dev/null || rc=$?
+  [ "$rc" = 0 ] || fail "$what $pid exited with status $rc on SIGTERM (expected 0)"
+}
 pass() {
-  local pid rc i
+  local pid
   for pid in "${_DF_SN_PIDS[@]}"; do
     kill -0 "$pid" 2>/dev/null || continue
-    kill -TERM "$pid"
-    for ((i = 0; i < 100; i++)); do
-      kill -0 "$pid" 2>/dev/null || break
-      sleep 0.1
-    done
-    kill -0 "$pid" 2>/dev/null && fail "supernode $pid did not exit within 10 s of SIGTERM"
-    rc=0
-    wait "$pid" 2>/dev/null || rc=$?
-    [ "$rc" = 0 ] || fail "supernode $pid exited with status $rc on SIGTERM (expected 0)"
+    _df_term_expect_clean supernode "$pid"
   done
   _df_check_sanitizers
   printf 'PASS: %s\n' "$DF_TEST_NAME"
@@ -786,15 +792,7 @@ dfd_stop_all() {
   local pid rc i
   for pid in "${_DFD_PIDS[@]}"; do
     kill -0 "$pid" 2>/dev/null || fail "dfdaemon $pid is gone before the end of the test"
-    kill -TERM "$pid"
-    for ((i = 0; i < 100; i++)); do
-      kill -0 "$pid" 2>/dev/null || break
-      sleep 0.1
-    done
-    kill -0 "$pid" 2>/dev/null && fail "dfdaemon $pid did not exit within 10 s of SIGTERM"
-    rc=0
-    wait "$pid" 2>/dev/null || rc=$?
-    [ "$rc" = 0 ] || fail "dfdaemon $pid exited with status $rc on SIGTERM (expected 0)"
+    _df_term_expect_clean dfdaemon "$pid"
   done
   _DFD_PIDS=()
   # the uploaders the dfdaemons started (`dfdaemon server … --home $T/dfd-NAME`): SIGTERM, they
