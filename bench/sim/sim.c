@@ -6,8 +6,10 @@
  *
  * The supernode is a CDN: it pulls the file from the origin at min(origin up, its down) and a
  * piece becomes schedulable once it has fully arrived, exactly as sn_cdn does. Clients behave
- * like dfget: they pull after every finished piece (reporting it and /peer/piece/suc), back off
- * 50 ms → 1.6 s on 602 (--backoff-max), and stop at 600. Output: one JSON object on stdout;
+ * like dfget: they pull after every finished piece (reporting it and /peer/piece/suc), and stop
+ * at 600. A 602 to a client with nothing running is held as the supernode does (--hold, re-run
+ * when the task's sched.seq moves); otherwise (or with --hold 0) dfget backs off 50 ms → 1.6 s
+ * (--backoff-max). Pieces: the supernode's default size unless --piece-mib. Output: one JSON object on stdout;
  * SIM_TRACE=<seconds> also prints progress to stderr at that interval. */
 #include <errno.h>
 #include <getopt.h>
@@ -39,6 +41,9 @@ struct host {
     double next_pull;   /* seconds; < 0 = waits for a completion */
     double backoff;
     double done_at;     /* < 0 while running */
+    int is_held;        /* its 602 is held by the supernode (sn_pull.c) ... */
+    uint64_t held_seq;  /* ... re-run when the task's sched.seq moves ... */
+    double held_until;  /* ... or at this deadline */
 };
 
 struct opts {
@@ -48,6 +53,7 @@ struct opts {
     double dt;
     double piece_mib;   /* 0 = the supernode's rule (df_proto_piece_size) */
     double backoff_max; /* dfget's 602 back-off ceiling, seconds (dfget: 1.6) */
+    double hold;        /* supernode --pull-hold, seconds (0 = 602 at once, dfget backs off) */
     uint64_t seed;
     struct sn_sched_limits lim;
 };
@@ -67,7 +73,7 @@ static void usage(void)
             "           [--sn-up Mbit] [--slow-quarter Mbit] [--down-limit N] [--up-limit N]\n"
             "           [--cdn-up-limit N] [--dt seconds] [--seed N] [--piece-mib M]\n"
             "           [--backoff-max seconds] [--stall-ms ms] [--inflight-half 0|1]\n"
-            "           [--cdn-spread 0|1] [--starve-up-extra N]\n");
+            "           [--cdn-spread 0|1] [--starve-up-extra N] [--hold seconds]\n");
 }
 
 static int parse(int argc, char **argv, struct opts *o)
@@ -79,12 +85,12 @@ static int parse(int argc, char **argv, struct opts *o)
         {"cdn-up-limit", 1, 0, 'C'}, {"dt", 1, 0, 't'},        {"seed", 1, 0, 'r'},
         {"piece-mib", 1, 0, 'p'},  {"backoff-max", 1, 0, 'b'},
         {"stall-ms", 1, 0, 'T'},   {"inflight-half", 1, 0, 'I'}, {"cdn-spread", 1, 0, 'P'},
-        {"starve-up-extra", 1, 0, 'E'},
+        {"starve-up-extra", 1, 0, 'E'}, {"hold", 1, 0, 'H'},
         {"help", 0, 0, 'h'},       {0, 0, 0, 0},
     };
     *o = (struct opts){.hosts = 16, .size_mib = 512, .up_mbit = 200, .down_mbit = 200,
                        .origin_mbit = 200, .sn_up_mbit = 0, .dt = 0.005, .seed = 1,
-                       .backoff_max = 1.6};
+                       .backoff_max = 1.6, .hold = 1.0};
     sn_sched_limits_default(&o->lim);
     int ch;
     while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
@@ -113,6 +119,7 @@ static int parse(int argc, char **argv, struct opts *o)
         case 'I': o->lim.is_inflight_half = v != 0; break;
         case 'P': o->lim.is_cdn_spread = v != 0; break;
         case 'E': o->lim.starve_up_extra = (int)v; break;
+        case 'H': o->hold = v; break;
         default: usage(); return -EINVAL;
         }
     }
@@ -190,7 +197,7 @@ int main(int argc, char **argv)
         return 2;
     const int n = o.hosts;
     const double F = o.size_mib * 1048576.0;
-    const uint32_t P = o.piece_mib > 0 ? (uint32_t)(o.piece_mib * 1048576) : df_proto_piece_size((int64_t)F);
+    const uint32_t P = o.piece_mib > 0 ? (uint32_t)(o.piece_mib * 1048576) : df_proto_piece_size_auto((int64_t)F);
     const uint32_t total = df_proto_piece_count((int64_t)F, P);
     const double origin = mbit(o.origin_mbit), sn_up = mbit(o.sn_up_mbit);
 
@@ -246,8 +253,16 @@ int main(int argc, char **argv)
         /* Pulls due now. */
         for (int i = 0; i < n; i++) {
             struct host *x = &h[i];
-            if (x->done_at >= 0 || x->next_pull < 0 || x->next_pull > now)
+            if (x->done_at >= 0)
                 continue;
+            if (x->is_held) {
+                /* sn_pull.c: re-run when the state moved (its 2 ms tick ≈ one step here) */
+                if (t.seq == x->held_seq && now < x->held_until)
+                    continue;
+                x->is_held = 0;
+            } else if (x->next_pull < 0 || x->next_pull > now) {
+                continue;
+            }
             size_t got = 0;
             struct timespec a, b;
             clock_gettime(CLOCK_MONOTONIC, &a);
@@ -273,6 +288,12 @@ int main(int argc, char **argv)
                 x->backoff = 0.05;
             } else if (d == SN_SCHED_LIMITED) {
                 x->next_pull = -1;
+            } else if (d == SN_SCHED_WAIT && o.hold > 0 && x->c.nrunning == 0) {
+                /* held at the supernode; after the deadline dfget pulls again at once */
+                x->is_held = 1;
+                x->held_seq = t.seq;
+                x->held_until = now + o.hold;
+                waits++;
             } else {
                 /* 602 (or a failed CDN): dfget backs off, doubling up to 1.6 s */
                 x->next_pull = now + x->backoff;

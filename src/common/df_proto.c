@@ -106,6 +106,18 @@ uint32_t df_proto_piece_size(int64_t length)
     return (uint32_t)mib * MIB;
 }
 
+uint32_t df_proto_piece_size_auto(int64_t length)
+{
+    if (length < 0)
+        return DF_PIECE_SIZE_MIN;
+    int64_t mib = (length / 1024 + MIB - 1) / MIB;
+    if (mib < 1)
+        mib = 1;
+    if (mib > (int64_t)(DF_PIECE_SIZE_MAX / MIB))
+        return DF_PIECE_SIZE_MAX;
+    return (uint32_t)mib * MIB;
+}
+
 uint32_t df_proto_piece_count(int64_t length, uint32_t piece_size)
 {
     if (piece_size <= DF_PIECE_WRAP)

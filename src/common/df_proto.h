@@ -17,6 +17,10 @@
 #define DF_PIECE_TAIL 0x7f
 #define DF_PIECE_SIZE_MIN (4u << 20)
 #define DF_PIECE_SIZE_MAX (15u << 20)
+/* Piece sizes a supernode may use (--piece-size) and a cache may hold: 64 KiB keeps the
+ * per-piece request overhead sane; dfget refuses registrations above 64 MiB. */
+#define DF_PIECE_SIZE_FLOOR (64u << 10)
+#define DF_PIECE_SIZE_CEIL (64u << 20)
 #define DF_TASKID_LEN 64       /* lowercase hex sha256 */
 #define DF_TASKID_SALT ">I$pg-~AS~sP'rqu_`Oh&lz#9]\"=;nE%"
 
@@ -58,6 +62,11 @@ void df_proto_task_id(const char *task_url, const char *md5, const char *identif
 
 /* Piece size for an origin length (§3.2); length <= 0 means unknown → 4 MiB. */
 uint32_t df_proto_piece_size(int64_t length);
+/* Damselfly's default piece size (bytes incl. the wrapper) for length bytes (-1 = unknown):
+ * 1 MiB up to 1 GiB, then length/1024 rounded up to a MiB, at most DF_PIECE_SIZE_MAX; unknown
+ * length → DF_PIECE_SIZE_MIN. Small pieces shorten every hop of a piece through the swarm
+ * (docs/internals/scheduling.md); about 1024 pieces bound the scheduler's per-pull work. Pure. */
+uint32_t df_proto_piece_size_auto(int64_t length);
 /* Number of pieces for origin length L >= 0 and piece size P: ceil(L/(P-5)), at least 1 (an
  * empty file still has one piece: header + tail). */
 uint32_t df_proto_piece_count(int64_t length, uint32_t piece_size);

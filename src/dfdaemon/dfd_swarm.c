@@ -87,6 +87,7 @@ struct dfd_swarm *dfd_swarm_new(struct event_base *base, struct df_http_client *
     sw->dcfg.home = df_xstrdup(cfg->work_home);
     sw->dcfg.pattern = DFGET_PATTERN_CDN;
     sw->dcfg.is_dfdaemon = 1;
+    sw->dcfg.is_file_sha256 = 1; /* the stream must hash to the blob digest */
     size_t *order = NULL, n_order = 0, idx = 0;
     dfget_reg_expand(sw->dcfg.nodes, sw->dcfg.nnodes, 0, &order, &n_order);
     if (dfget_reg_local_ip(sw->dcfg.nodes, order, n_order, 1000, sw->local_ip,

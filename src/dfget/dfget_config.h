@@ -54,6 +54,9 @@ struct dfget_config {
     int64_t timeout_ms;       /* -e; 0 = automatic (length / minrate + 10 s) */
     enum dfget_pattern pattern;
     int is_notbs, is_dfdaemon, is_insecure, is_showbar, is_verbose, is_console;
+    int is_file_sha256;    /* hash the whole file with SHA-256 even when every piece was
+                              verified against the supernode's pieceSha256 (dfdaemon: the blob
+                              digest); dfget: 0, the piece digests already cover every byte */
     char **cacerts;        /* --cacerts, repeatable paths of PEM files */
     size_t ncacerts;
     char *home;            /* --home; default $HOME/.small-dragonfly */

@@ -24,6 +24,10 @@
 #define PULL_TIMEOUT_MS 10000
 #define BACKOFF_MIN_MS 50
 #define BACKOFF_MAX_MS 1600
+/* A 602 that took at least this long was held by the supernode until its deadline (sn_pull.c):
+ * the wait already happened there, so the next pull goes at once. A Dragonfly supernode
+ * answers 602 at once and gets the back-off. */
+#define HELD_602_MS 250
 
 /* ---- helpers shared with dfget_dl_piece.c ----------------------------------------------- */
 
@@ -300,10 +304,14 @@ static void on_pull_done(struct df_http_req *req, int err, long status, void *ar
         break;
     case DF_CODE_PEER_WAIT:
     case DF_CODE_PEER_LIMITED:
-        if (dl->reports)
+        if (dl->reports) {
             dfget_dl__pull_next(dl);
-        else
+        } else if (rep.code == DF_CODE_PEER_WAIT && df_now_ms() - dl->pull_sent_ms >= HELD_602_MS) {
+            dl->backoff_ms = 0;
+            dfget_dl__pull_next(dl);
+        } else {
             schedule_wait(dl);
+        }
         break;
     case DF_CODE_PEER_FINISH:
         handle_finish(dl, &rep);
@@ -323,6 +331,7 @@ static void send_pull(struct dfget_dl *dl, const char *url)
                              .max_body = 1 << 20};
     int err = 0;
     DF_LOGD(MOD, "pull %s", url);
+    dl->pull_sent_ms = df_now_ms();
     dl->pull = df_http_req_start(dl->http, &o, NULL, NULL, on_pull_done, dl, &err);
     if (!dl->pull)
         dfget_dl__finish(dl, DFGET_DL_MIGRATE, err, "supernode %s: cannot send /peer/task: %s",

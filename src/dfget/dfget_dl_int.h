@@ -103,6 +103,7 @@ struct dfget_dl {
     struct df_http_req *pull;
     char *last_pull_url;
     int backoff_ms;
+    int64_t pull_sent_ms;         /* when the /peer/task in flight was sent (monotonic) */
     struct event *wait_ev;       /* 602 back-off */
     struct event *rate_ev;       /* rate-limit unpause */
     struct event *done_ev;       /* deferred done callback */

@@ -75,6 +75,7 @@ void sn_api_on_task_ready(struct sn_task *t, void *arg)
 
 void sn_api_shutdown(struct sn_server *s)
 {
+    sn_pull_shutdown(s);
     struct sn_map_iter it = {0};
     const char *id;
     void *v;
@@ -187,138 +188,6 @@ refuse:
     s->metrics.dfgettasks_failed++;
     df_http_reply_error(call->req, 500, err);
     sn_req_reg_cleanup(&r);
-}
-
-/* ---- GET /peer/task --------------------------------------------------------------------- */
-
-/* One piece task of a 601 reply (spec §2.4): from the supernode (download port) or from the
- * peer src (its uploader). */
-static json_t *piece_json(const struct sn_server *s, const struct sn_task *t,
-                          const struct sn_peer *p, const struct sn_sched_pick *pk)
-{
-    char range[48], md5[64], sha[65], cid[160], path[128];
-    uint32_t n = pk->piece;
-    df_proto_format_range(n, t->piece_size, range, sizeof(range));
-    sn_task_piece_md5(t, n, md5, sizeof(md5));
-    sn_task_piece_sha256(t, n, sha);
-    const struct sn_peer *src = pk->src >= 0 ? sn_task_peer_at(t, pk->src) : NULL;
-    const char *ip, *src_cid = cid, *src_path = path;
-    json_int_t port;
-    if (src) {
-        src_cid = src->cid;
-        ip = src->ip;
-        port = src->port;
-        src_path = src->path;
-    } else {
-        sn_task_cdn_cid(s->cfg->advertise_ip, t->id, cid, sizeof(cid));
-        snprintf(path, sizeof(path), "/download/%.3s/%s", t->id, t->id);
-        ip = p->super_node_ip[0] ? p->super_node_ip : s->cfg->advertise_ip;
-        port = s->cfg->download_port;
-    }
-    return json_pack("{s:s,s:I,s:I,s:s,s:s,s:s,s:s,s:I,s:s,s:I}", "range", range, "pieceNum",
-                     (json_int_t)n, "pieceSize", (json_int_t)t->piece_size, "pieceMd5", md5,
-                     "pieceSha256", sha, "cid", src_cid, "peerIp", ip, "peerPort", port, "path",
-                     src_path, "downLink", (json_int_t)0);
-}
-
-/* Applies a 701 report; logs what isolation it caused. */
-static int apply_report(struct sn_server *s, struct sn_task *t, struct sn_peer *p, uint32_t n,
-                        int is_ok, const char *dst_cid)
-{
-    int32_t dst = sn_task_src_of(t, dst_cid);
-    struct sn_peer *x = dst >= 0 ? sn_task_peer_at(t, dst) : NULL;
-    int was_elim = x && x->sched.is_eliminated;
-    uint32_t fails = p->sched.fail_count;
-    int rc = sn_sched_report(&t->sched, &p->sched, n, is_ok, dst, &s->lim);
-    if (rc < 0 || is_ok)
-        return rc;
-    if (x && p->sched.fail_count != fails)
-        DF_LOGW("sched", "task %.16s: piece %u from peer %s failed for %s: pair blacklisted "
-                "(peer errors %u, client errors %u%s)", t->id, (unsigned)n, x->cid, p->cid,
-                (unsigned)x->sched.service_errors, (unsigned)p->sched.fail_count,
-                p->sched.fail_count > s->lim.failure_limit ? ", client now served by the "
-                "supernode only" : "");
-    if (x && !was_elim && x->sched.is_eliminated) {
-        s->metrics.peers_eliminated++;
-        DF_LOGW("sched", "task %.16s: uploader %s (%s:%d) eliminated: %u failures for several "
-                "clients; it is no longer a source", t->id, x->cid, x->ip, x->port,
-                (unsigned)x->sched.service_errors);
-    }
-    return rc;
-}
-
-static void h_pull(struct df_http_call *call, void *arg)
-{
-    struct sn_server *s = arg;
-    struct sn_pull_req q;
-    char err[DF_ERR_LEN];
-    if (sn_req_decode_pull(&call->query, &q, err) < 0) {
-        df_http_reply_result(call->req, DF_CODE_PARAM_ERROR, err, NULL);
-        return;
-    }
-    struct sn_task *t = sn_registry_get(&s->reg, q.task_id);
-    struct sn_peer *p = t ? sn_task_peer_get(t, q.src_cid) : NULL;
-    if (!p) {
-        df_http_reply_result(call->req, DF_CODE_TARGET_NOT_FOUND,
-                             t ? "data not found: unknown srcCid" : "data not found: unknown taskId",
-                             NULL);
-        return;
-    }
-    int64_t now = df_now_ms();
-    t->access_ms = p->access_ms = now;
-    if (q.status == DF_TASK_FINISHED) {
-        p->is_success = q.result == DF_RESULT_SUCCESS;
-        df_http_reply_result(call->req, DF_CODE_PEER_FINISH, NULL, NULL);
-        return;
-    }
-    if (q.status == DF_TASK_RUNNING && q.range[0] && q.result != DF_RESULT_INVALID) {
-        int64_t n = t->piece_size ? df_proto_range_piece(q.range, t->piece_size) : -EINVAL;
-        int is_ok = q.result == DF_RESULT_SUCCESS || q.result == DF_RESULT_SEMISUC;
-        if (n < 0 || apply_report(s, t, p, (uint32_t)n, is_ok, q.dst_cid) < 0) {
-            snprintf(err, sizeof(err), "invalid range '%.64s' for this task", q.range);
-            df_http_reply_result(call->req, DF_CODE_PARAM_ERROR, err, NULL);
-            return;
-        }
-        if (is_ok && sn_task_is_cdn_cid(q.dst_cid) && (uint32_t)n < t->ndigests)
-            s->metrics.pieces_downloaded_bytes += t->digests[n].wrapped_len;
-    }
-    struct sn_sched_pick picks[SN_SCHED_MAX_DOWN];
-    size_t np = 0;
-    uint64_t stall_before = t->sched.n_stall_picks;
-    enum sn_sched_decision d = sn_sched_pick(&t->sched, &p->sched, &s->lim, now, &s->rng, picks,
-                                             DF_ARRAY_LEN(picks), &np);
-    s->metrics.sched_stall_pieces += t->sched.n_stall_picks - stall_before;
-    switch (d) {
-    case SN_SCHED_FINISH: {
-        p->is_success = 1;
-        json_t *data = json_pack("{s:s,s:I,s:s}", "md5", t->real_md5, "fileLength",
-                                 (json_int_t)t->wrapped_length, "sha256", t->real_sha256);
-        df_http_reply_result(call->req, DF_CODE_PEER_FINISH, NULL, data);
-        return;
-    }
-    case SN_SCHED_CONTINUE: {
-        json_t *arr = json_array();
-        for (size_t i = 0; i < np; i++) {
-            json_array_append_new(arr, piece_json(s, t, p, &picks[i]));
-            if (picks[i].src == SN_SCHED_SRC_CDN)
-                s->metrics.sched_cdn_pieces++;
-            else
-                s->metrics.sched_peer_pieces++;
-        }
-        df_http_reply_result(call->req, DF_CODE_PEER_CONTINUE, NULL, arr);
-        return;
-    }
-    case SN_SCHED_LIMITED:
-        df_http_reply_result(call->req, DF_CODE_PEER_CONTINUE, "peer down limit reached", NULL);
-        return;
-    case SN_SCHED_WAIT:
-        df_http_reply_result(call->req, DF_CODE_PEER_WAIT, "peer should wait", NULL);
-        return;
-    case SN_SCHED_FAILED:
-        df_http_reply_result(call->req, DF_CODE_SYSTEM_ERROR,
-                             t->fail_reason ? t->fail_reason : "CDN failed", NULL);
-        return;
-    }
 }
 
 /* ---- piece/suc, service/down, piece/error ----------------------------------------------- */
@@ -507,8 +376,9 @@ static void h_api_task(struct df_http_call *call, void *arg)
 void sn_api_install(struct sn_server *s)
 {
     struct df_http_server *h = s->api;
+    sn_pull_init(s);
     df_http_server_route(h, "register", DF_HTTP_M_POST, "/peer/registry", 0, h_register, s);
-    df_http_server_route(h, "pull", DF_HTTP_M_GET, "/peer/task", 0, h_pull, s);
+    df_http_server_route(h, "pull", DF_HTTP_M_GET, "/peer/task", 0, sn_pull_handle, s);
     df_http_server_route(h, "piece_suc", DF_HTTP_M_GET, "/peer/piece/suc", 0, h_piece_suc, s);
     df_http_server_route(h, "service_down", DF_HTTP_M_GET, "/peer/service/down", 0,
                          h_service_down, s);

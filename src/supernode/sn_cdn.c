@@ -19,6 +19,7 @@
 #include "df_util.h"
 #include "df_workpool.h"
 #include "sn_cdn_job.h"
+#include "sn_config.h"
 
 struct sn_cdn {
     struct event_base *base;
@@ -27,6 +28,7 @@ struct sn_cdn {
     struct sn_metrics *metrics;
     char *home_dir;
     int64_t fail_access_ms;
+    uint32_t piece_setting;     /* --piece-size (sn_config_piece_size) */
     struct df_ratelimit rl;     /* shared by every origin download */
     int is_limited;
     sn_cdn_ready_cb on_ready;
@@ -58,6 +60,7 @@ struct sn_cdn *sn_cdn_new(struct event_base *base, struct df_workpool *pool,
     c->metrics = metrics;
     c->home_dir = df_xstrdup(opts->home_dir);
     c->fail_access_ms = opts->fail_access_ms;
+    c->piece_setting = opts->piece_size;
     c->on_ready = on_ready;
     c->arg = arg;
     c->is_limited = opts->origin_bps > 0;
@@ -350,7 +353,7 @@ static void on_ready_timeout(evutil_socket_t fd, short what, void *arg)
     if (!j->is_worker_busy && j->has_meta && j->mode != SN_CDN_MODE_FRESH) /* prepare done */
         sn_task_set_geometry(t, j->meta.http_length, j->meta.piece_size);
     else
-        sn_task_set_geometry(t, -1, df_proto_piece_size(-1));
+        sn_task_set_geometry(t, -1, sn_config_piece_size(j->cdn->piece_setting, -1));
     DF_LOGW("cdn", "task %s: origin headers not in after %d ms; answering with %s length",
             t->id, SN_CDN_READY_TIMEOUT_MS, t->http_length >= 0 ? "the cached" : "unknown");
     set_ready(j);
@@ -437,7 +440,7 @@ static int on_headers(struct df_http_req *req, long status, void *arg)
             j->start_raw = 0;
             sn_task_reset_pieces(t);
         }
-        uint32_t P = t->piece_size ? t->piece_size : df_proto_piece_size(clen);
+        uint32_t P = t->piece_size ? t->piece_size : sn_config_piece_size(j->cdn->piece_setting, clen);
         sn_task_set_geometry(t, clen, P);
         j->w_piece_size = P;
         j->w_http_length = clen;

@@ -36,6 +36,7 @@ struct sn_cdn_opts {
     const char *home_dir;          /* cache in <home>/repo/download */
     uint64_t origin_bps;           /* shared origin rate cap; 0 = unlimited */
     int64_t fail_access_ms;        /* how long a 404 / connect failure blocks the URL */
+    uint32_t piece_size;           /* --piece-size setting (sn_config_piece_size) */
 };
 
 /* Returns NULL and fills err when the cache directory cannot be created. Borrowed pointers

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "df_proto.h"
 #include "df_util.h"
 #include "sn_sched.h"
 
@@ -18,7 +19,7 @@ enum {
     OPT_PORT = 1000, OPT_DOWNLOAD_PORT, OPT_HOME, OPT_ADVERTISE, OPT_MAX_BW, OPT_SYS_BW,
     OPT_UP, OPT_DOWN, OPT_FAIL_ACCESS, OPT_GC_INIT, OPT_GC_META, OPT_TASK_EXPIRE, OPT_PEER_GC,
     OPT_CONFIG, OPT_CONSOLE, OPT_BIND, OPT_VERSION, OPT_CDN_PATTERN, OPT_POOL, OPT_PROFILER,
-    OPT_CDN_UP,
+    OPT_CDN_UP, OPT_PIECE_SIZE, OPT_PULL_HOLD,
 };
 
 static const struct option k_opts[] = {
@@ -31,6 +32,8 @@ static const struct option k_opts[] = {
     {"up-limit", required_argument, NULL, OPT_UP},
     {"down-limit", required_argument, NULL, OPT_DOWN},
     {"cdn-up-limit", required_argument, NULL, OPT_CDN_UP},
+    {"piece-size", required_argument, NULL, OPT_PIECE_SIZE},
+    {"pull-hold", required_argument, NULL, OPT_PULL_HOLD},
     {"fail-access-interval", required_argument, NULL, OPT_FAIL_ACCESS},
     {"gc-initial-delay", required_argument, NULL, OPT_GC_INIT},
     {"gc-meta-interval", required_argument, NULL, OPT_GC_META},
@@ -60,6 +63,7 @@ void sn_config_init(struct sn_config *c)
     c->up_limit = SN_SCHED_DEF_UP_LIMIT;
     c->down_limit = SN_SCHED_DEF_DOWN_LIMIT;
     c->cdn_up_limit = SN_SCHED_DEF_CDN_UP_LIMIT;
+    c->pull_hold_ms = SN_CONFIG_DEF_PULL_HOLD_MS;
     c->fail_access_interval_ms = 3 * 60 * 1000;
     c->gc_initial_delay_ms = 6 * 1000;
     c->gc_meta_interval_ms = 2 * 60 * 1000;
@@ -100,6 +104,15 @@ void sn_config_usage(FILE *f)
             "                                      %d (default %d)\n"
             "      --cdn-up-limit int              concurrent piece uploads of the supernode per\n"
             "                                      task (default %d)\n"
+            "      --piece-size size               piece size incl. the 5-byte wrapper, 64K..64M;\n"
+            "                                      \"auto\": 1 MiB up to 1 GiB, then size/1024 up\n"
+            "                                      to 15 MiB; \"dragonfly\": Dragonfly 1.0's rule\n"
+            "                                      (4 MiB up to 200 MiB, then +1 MiB per 100 MiB)\n"
+            "                                      (default \"auto\")\n"
+            "      --pull-hold duration            how long /peer/task of a client with nothing to\n"
+            "                                      do is held until a piece can be given, instead\n"
+            "                                      of an immediate 602; 0 = never, at most 4s\n"
+            "                                      (default 1s)\n"
             "      --fail-access-interval duration how long an unreachable URL is refused (default 3m)\n"
             "      --gc-initial-delay duration     delay before the first GC (default 6s)\n"
             "      --gc-meta-interval duration     task and peer GC period (default 2m)\n"
@@ -143,6 +156,32 @@ static int parse_limit(const char *s, int *out)
         return -EINVAL;
     *out = v;
     return 0;
+}
+
+static int parse_piece_size(const char *s, uint32_t *out)
+{
+    uint64_t v;
+    if (strcmp(s, "auto") == 0) {
+        *out = 0;
+        return 0;
+    }
+    if (strcmp(s, "dragonfly") == 0) {
+        *out = SN_CONFIG_PIECE_DRAGONFLY;
+        return 0;
+    }
+    if (df_parse_bytes(s, &v) < 0 || v < DF_PIECE_SIZE_FLOOR || v > DF_PIECE_SIZE_CEIL)
+        return -EINVAL;
+    *out = (uint32_t)v;
+    return 0;
+}
+
+uint32_t sn_config_piece_size(uint32_t setting, int64_t length)
+{
+    if (setting == SN_CONFIG_PIECE_DRAGONFLY)
+        return df_proto_piece_size(length);
+    if (setting)
+        return setting;
+    return df_proto_piece_size_auto(length);
 }
 
 /* Accepts "1.2.3.4", "::1", "[::1]"; stores the bare literal. */
@@ -204,6 +243,11 @@ int sn_config_parse(struct sn_config *c, int argc, char **argv, char err[DF_ERR_
         case OPT_UP: bad = parse_limit(optarg, &c->up_limit) < 0; break;
         case OPT_DOWN: bad = parse_limit(optarg, &c->down_limit) < 0; break;
         case OPT_CDN_UP: bad = parse_limit(optarg, &c->cdn_up_limit) < 0; break;
+        case OPT_PIECE_SIZE: bad = parse_piece_size(optarg, &c->piece_size) < 0; break;
+        case OPT_PULL_HOLD:
+            /* Dragonfly's dfget gives /peer/task 5 s, ours 10 s */
+            bad = parse_duration(optarg, &c->pull_hold_ms) < 0 || c->pull_hold_ms > 4000;
+            break;
         case OPT_FAIL_ACCESS: bad = parse_duration(optarg, &c->fail_access_interval_ms) < 0; break;
         case OPT_GC_INIT: bad = parse_duration(optarg, &c->gc_initial_delay_ms) < 0; break;
         case OPT_GC_META:

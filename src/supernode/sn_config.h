@@ -11,6 +11,8 @@
 #include "df_err.h"
 
 #define SN_IP_MAX 64
+#define SN_CONFIG_PIECE_DRAGONFLY UINT32_MAX
+#define SN_CONFIG_DEF_PULL_HOLD_MS 1000
 
 struct sn_config {
     uint16_t port;                  /* control API (8002) */
@@ -24,6 +26,10 @@ struct sn_config {
     int up_limit;                   /* concurrent uploads per peer (SN_SCHED_DEF_UP_LIMIT) */
     int down_limit;                 /* concurrent pieces per client (SN_SCHED_DEF_DOWN_LIMIT) */
     int cdn_up_limit;               /* concurrent supernode uploads per task (..._CDN_UP_LIMIT) */
+    uint32_t piece_size;            /* bytes incl. the 5-byte wrapper; 0 = auto
+                                       (df_proto_piece_size_auto), SN_CONFIG_PIECE_DRAGONFLY =
+                                       Dragonfly 1.0's rule (df_proto_piece_size) */
+    int64_t pull_hold_ms;           /* how long a 602 pull of an idle client is held (0 = never) */
     int64_t fail_access_interval_ms;/* 3m: how long a 404/unreachable URL is refused */
     int64_t gc_initial_delay_ms;    /* 6s */
     int64_t gc_meta_interval_ms;    /* 2m */
@@ -49,6 +55,9 @@ int sn_config_parse(struct sn_config *c, int argc, char **argv, char err[DF_ERR_
     __attribute__((warn_unused_result));
 /* Writes the --help text (every flag with its default) to f. */
 void sn_config_usage(FILE *f);
+/* Piece size (bytes incl. the wrapper) for a file of length bytes (-1 unknown) under the
+ * --piece-size setting (struct sn_config.piece_size). Pure. */
+uint32_t sn_config_piece_size(uint32_t setting, int64_t length);
 /* Origin download cap in bytes/s: max - system, 0 (unlimited) when max <= system or max == 0. */
 uint64_t sn_config_origin_bps(const struct sn_config *c);
 /* First non-loopback IPv4 address of the host into out, else "127.0.0.1". Never fails. */

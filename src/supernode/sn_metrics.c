@@ -110,6 +110,10 @@ char *sn_metrics_render(const struct sn_metrics *m, const uint64_t tasks_by_stat
     counter(&o, "damselfly_supernode_stall_pieces_total",
             "Supernode piece tasks given to an idle client although the piece was in flight or "
             "held by a peer.", m->sched_stall_pieces);
+    counter(&o, "damselfly_supernode_pulls_held_total",
+            "Pulls of idle clients held instead of an immediate 602.", m->pulls_held);
+    counter(&o, "damselfly_supernode_pulls_held_woken_total",
+            "Held pulls answered with pieces before their deadline.", m->pulls_held_woken);
     counter(&o, "damselfly_supernode_peers_eliminated_total",
             "Uploaders removed as sources after failing for several clients.",
             m->peers_eliminated);

@@ -23,6 +23,8 @@ struct sn_metrics {
     uint64_t sched_cdn_pieces;      /* piece tasks handed out with the supernode as source */
     uint64_t sched_peer_pieces;     /* ... with a peer as source */
     uint64_t sched_stall_pieces;    /* supernode pieces given by the stall rule (duplicates) */
+    uint64_t pulls_held;            /* /peer/task replies held (602 deferred) */
+    uint64_t pulls_held_woken;      /* ... answered with pieces before their deadline */
     uint64_t peers_eliminated;      /* uploaders eliminated (failed for several clients) */
     uint64_t cdn_reverified;        /* supernode pieces re-read after a /peer/piece/error */
     uint64_t cdn_bad;               /* of those, bad or missing */

@@ -136,6 +136,7 @@ static void set_eligibility(struct sn_sched_task *t, struct sn_sched_client *c, 
     int now = sn_sched_client_is_eligible(c);
     if (was != now)
         holders_apply(t, c, now ? 1 : -1);
+    t->seq++;
 }
 
 void sn_sched_task_reset(struct sn_sched_task *t, uint32_t total)
@@ -176,6 +177,7 @@ int sn_sched_cdn_add(struct sn_sched_task *t, uint32_t n)
         task_resize(t, DF_MIN(nb, PIECES_ABSURD));
     }
     df_bitmap_set(&t->cdn, n);
+    t->seq++;
     return 0;
 }
 
@@ -222,6 +224,7 @@ void sn_sched_release(struct sn_sched_task *t, struct sn_sched_running *r)
     if (r->is_released)
         return;
     r->is_released = 1;
+    t->seq++;
     if (r->piece < t->cdn.nbits) {
         sat_dec(&t->pc[r->piece].inflight);
         if (r->src == SN_SCHED_SRC_CDN)
@@ -398,6 +401,7 @@ int sn_sched_holder_add(struct sn_sched_task *t, struct sn_sched_client *c, uint
         hlist_add(&t->hl[n], (uint32_t)c->idx);
         if (sn_sched_client_is_eligible(c))
             sat_inc(&t->pc[n].holders);
+        t->seq++;
     }
     return 0;
 }

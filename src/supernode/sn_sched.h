@@ -37,8 +37,8 @@
 #define SN_SCHED_MAX_CLIENTS (1u << 20) /* slots per task; sn_sched_client_init aborts beyond */
 
 /* Defaults (why: docs/internals/scheduling.md). */
-#define SN_SCHED_DEF_DOWN_LIMIT 4     /* pieces in flight per client (--down-limit) */
-#define SN_SCHED_DEF_UP_LIMIT 4       /* concurrent uploads per peer (--up-limit) */
+#define SN_SCHED_DEF_DOWN_LIMIT 5     /* pieces in flight per client (--down-limit) */
+#define SN_SCHED_DEF_UP_LIMIT 5       /* concurrent uploads per peer (--up-limit) */
 #define SN_SCHED_DEF_CDN_UP_LIMIT 8   /* concurrent supernode uploads per task (--cdn-up-limit) */
 #define SN_SCHED_DEF_FAILURE_LIMIT 5  /* failureCountLimit: above it, supernode only */
 #define SN_SCHED_DEF_ELIM_ERRORS 3    /* eliminationLimit: uploader failures ... */
@@ -111,6 +111,9 @@ struct sn_sched_task {
     uint64_t n_peer_picks;    /* ... and from peers */
     uint64_t n_stall_picks;   /* supernode pieces handed out by the stall rule */
     uint64_t n_eliminated;    /* uploaders eliminated */
+    uint64_t seq;             /* bumped whenever a pick that waited could now succeed: a piece
+                                 on the CDN, a new holder, a load released, a source gone or
+                                 back; sn_api re-runs held pulls when it moves */
 };
 
 struct sn_sched_running {

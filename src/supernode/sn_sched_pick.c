@@ -103,6 +103,12 @@ static uint32_t cdn_share_left(const struct sn_sched_task *t, const struct sn_sc
     uint32_t budget = (uint32_t)DF_MAX(1, lim->cdn_up_limit);
     uint32_t nc = DF_MAX(1u, t->nclients);
     uint32_t share = DF_MAX(1u, (budget + nc - 1) / nc), mine = 0;
+    /* With other clients around, keep at least half of c's slots for pieces from peers:
+     * rarest first always prefers a piece only the supernode has, so in a small swarm (2
+     * clients, share 4 = every slot) c filled its slots with supernode pieces and never
+     * traded; both hosts then shared the supernode's link (bench/swarm N=2: 1.43 T*). */
+    if (nc > 1)
+        share = DF_MIN(share, DF_MAX(1u, ((uint32_t)lim->down_limit + 1) / 2));
     for (uint32_t i = 0; i < c->nrunning; i++)
         mine += c->running[i].src == SN_SCHED_SRC_CDN && !c->running[i].is_released;
     return share > mine ? share - mine : 0;

@@ -20,6 +20,8 @@ struct df_workpool;
 struct df_http_client;
 struct df_http_server;
 struct sn_cdn;
+struct sn_pull_hold;
+struct df_http_call;
 
 struct sn_server {
     const struct sn_config *cfg;
@@ -35,6 +37,9 @@ struct sn_server {
     int64_t started_ms;
     struct sn_sched_limits lim;    /* scheduler limits from cfg */
     uint64_t rng;                  /* scheduler PRNG state */
+    struct sn_pull_hold *hold_head, *hold_tail; /* held /peer/task requests, oldest first */
+    size_t nholds;
+    struct event *hold_timer;      /* re-runs held pulls while there are any */
 };
 
 /* Binds both ports, creates the cache directory, starts the GC timer. Returns NULL and fills
@@ -51,8 +56,15 @@ void sn_server_gc(struct sn_server *s, int64_t now_ms);
 void sn_api_install(struct sn_server *s);
 /* Called by the CDN when registrations waiting on t can be answered. */
 void sn_api_on_task_ready(struct sn_task *t, void *arg);
-/* Answers every deferred registration with 503 (shutdown). */
+/* Answers every deferred registration with 503 and every held pull with 602 (shutdown). */
 void sn_api_shutdown(struct sn_server *s);
+/* GET /peer/task (sn_pull.c): report, pick, reply; a 602 for an idle client is held up to
+ * cfg->pull_hold_ms and answered as soon as the task's scheduling state allows a pick. */
+void sn_pull_handle(struct df_http_call *call, void *arg);
+/* Creates the hold timer (called by sn_api_install). */
+void sn_pull_init(struct sn_server *s);
+/* Answers every held pull with 602, drops their task references, frees the timer. */
+void sn_pull_shutdown(struct sn_server *s);
 /* Re-verification (sn_verify.c). A client's /peer/piece/error: when the faulty source is the
  * supernode, the piece is re-read from the cache file off the loop and compared with its
  * digests; a bad or missing copy stops being served and the task's file is fetched again. */

@@ -128,7 +128,7 @@ int sn_meta_decode(const char *text, size_t len, struct sn_meta *m)
         goto out;
     memcpy(m->task_id, id, DF_TASKID_LEN + 1);
     int64_t ps = 0, total = 0;
-    if (df_json_int_ci(o, "pieceSize", &ps) < 0 || ps < DF_PIECE_SIZE_MIN || ps > DF_PIECE_SIZE_MAX)
+    if (df_json_int_ci(o, "pieceSize", &ps) < 0 || ps < DF_PIECE_SIZE_FLOOR || ps > DF_PIECE_SIZE_CEIL)
         goto out;
     m->piece_size = (uint32_t)ps;
     if (get_i64(o, "pieceTotal", &total) < 0 || total < 0 || total > UINT32_MAX)
@@ -249,7 +249,7 @@ int sn_store_digests_decode(const char *text, size_t len, uint32_t n, struct sn_
                 return -EINVAL;
             memcpy(num, p + 33, l - 33);
             num[l - 33] = '\0';
-            if (df_parse_u64(num, &wl) < 0 || wl < DF_PIECE_WRAP || wl > DF_PIECE_SIZE_MAX ||
+            if (df_parse_u64(num, &wl) < 0 || wl < DF_PIECE_WRAP || wl > DF_PIECE_SIZE_CEIL ||
                 hex_decode(p, 16, d[i].md5) < 0)
                 return -EINVAL;
             d[i].wrapped_len = (uint32_t)wl;

@@ -15,7 +15,7 @@ need_bins supernode
 SIZE=$((9 * MiB)) # three 4 MiB pieces, the last one short
 mkfile "$T/www/m9.bin" 9
 start_origin
-start_supernode
+start_supernode --piece-size dragonfly  # the checks below use Dragonfly 1.0 piece sizes
 URL="$ORIGIN_BASE/m9.bin"
 say "origin $ORIGIN_BASE, supernode $SN_BASE (download port $SN_DPORT)"
 
@@ -316,7 +316,7 @@ ok "killed at $(file_size "$DATA2") bytes on disk; .meta says not finished"
 origin_fault none
 origin_reset_stats
 OLD_HOME=$SN_HOME
-start_supernode --home "$OLD_HOME"
+start_supernode --home "$OLD_HOME" --piece-size dragonfly
 req POST "$SN_BASE/peer/registry" "${JSON[@]}" --data-binary "$REG2"
 expect_code 200 "register again after the restart"
 for ((i = 0; i < 100; i++)); do

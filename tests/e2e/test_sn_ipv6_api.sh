@@ -14,7 +14,7 @@ python3 -c 'import socket; s = socket.socket(socket.AF_INET6); s.bind(("::1", 0)
 
 mkfile "$T/www/v6.bin" 1 # one piece
 ORIGIN_BIND=::1 start_origin
-SN_IP=::1 start_supernode
+SN_IP=::1 start_supernode --piece-size dragonfly
 URL="$ORIGIN_BASE/v6.bin"
 say "origin $ORIGIN_BASE, supernode $SN_BASE"
 

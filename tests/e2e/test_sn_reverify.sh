@@ -13,7 +13,7 @@ need_bins supernode
 P=4194304
 mkfile "$T/www/v16.bin" 16
 start_origin
-start_supernode
+start_supernode --piece-size dragonfly
 URL="$ORIGIN_BASE/v16.bin"
 BODY="$T/run/body"
 jget() { python3 -c 'import json, sys; j = json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$BODY" "$1" 2>/dev/null || true; }

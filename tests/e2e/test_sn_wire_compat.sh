@@ -20,7 +20,7 @@ P=4194304
 SIZE=$((16 * MiB)) # 5 pieces of 4 MiB (the wrapper takes 5 bytes per piece)
 mkfile "$T/www/w16.bin" 16
 start_origin
-start_supernode --up-limit 4 --down-limit 4
+start_supernode --up-limit 4 --down-limit 4 --piece-size dragonfly
 URL="$ORIGIN_BASE/w16.bin"
 say "origin $ORIGIN_BASE, supernode $SN_BASE (download port $SN_DPORT)"
 

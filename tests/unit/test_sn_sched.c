@@ -21,6 +21,8 @@ static struct sn_sched_limits lim_default(void)
     struct sn_sched_limits l;
     sn_sched_limits_default(&l);
     l.is_cdn_spread = 0;
+    l.down_limit = 4; /* the scenarios count slots with these */
+    l.up_limit = 4;
     return l;
 }
 
@@ -664,7 +666,21 @@ static void test_cdn_spread(void **state)
     lim.down_limit = 8;
     assert_int_equal(sn_sched_pick(&t, &c[0], &lim, 0, &rng, out, 8, &n), SN_SCHED_CONTINUE);
     assert_int_equal(c[0].nrunning, 6);
+    /* two clients, budget 8: the share ceil(8/2) = 4 is cut to half of the 5 slots, rounded
+     * up, so 2 slots stay free for pieces from the other client */
     sn_sched_client_cleanup(&c[0], &t);
+    assert_int_equal(t.cdn_load, 0);
+    lim.cdn_up_limit = 8;
+    lim.down_limit = 5;
+    for (int i = 0; i < 2; i++)
+        sn_sched_client_init(&t, &c[i], 1);
+    assert_int_equal(sn_sched_pick(&t, &c[0], &lim, 0, &rng, out, 8, &n), SN_SCHED_CONTINUE);
+    assert_int_equal(n, 3);
+    assert_int_equal(sn_sched_pick(&t, &c[0], &lim, 0, &rng, out, 8, &n), SN_SCHED_WAIT);
+    assert_int_equal(sn_sched_pick(&t, &c[1], &lim, 0, &rng, out, 8, &n), SN_SCHED_CONTINUE);
+    assert_int_equal(n, 3);
+    for (int i = 0; i < 2; i++)
+        sn_sched_client_cleanup(&c[i], &t);
     assert_int_equal(t.cdn_load, 0);
     sn_sched_task_cleanup(&t);
 }

@@ -224,6 +224,9 @@ static void check_pick(struct model *m, struct sn_sched_task *t, struct sn_sched
     int share = lim->is_cdn_spread ? (lim->cdn_up_limit + nclients - 1) / nclients : 1 << 30;
     if (share < 1)
         share = 1;
+    int half = (lim->down_limit + 1) / 2; /* half of the slots stay for peers (nclients > 1) */
+    if (lim->is_cdn_spread && nclients > 1 && share > (half < 1 ? 1 : half))
+        share = half < 1 ? 1 : half;
     uint64_t sum = 0, nr = (uint64_t)mc->nrun;
     for (int k = 0; k < mc->nrun; k++)
         sum += (uint64_t)mc->run[k].piece;
