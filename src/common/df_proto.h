@@ -17,10 +17,13 @@
 #define DF_PIECE_TAIL 0x7f
 #define DF_PIECE_SIZE_MIN (4u << 20)
 #define DF_PIECE_SIZE_MAX (15u << 20)
-/* Piece sizes a supernode may use (--piece-size) and a cache may hold: 64 KiB keeps the
- * per-piece request overhead sane; dfget refuses registrations above 64 MiB. */
-#define DF_PIECE_SIZE_FLOOR (64u << 10)
-#define DF_PIECE_SIZE_CEIL (64u << 20)
+/* Piece sizes a supernode may use (--piece-size) and a cache may hold: whole MiB from 1 to 16,
+ * because the frame header is payload_len | piece_size << 4 and readers take the payload
+ * length from its low 24 bits (a 512 KiB piece size sets bit 23, a 17 MiB payload bit 24). */
+#define DF_PIECE_SIZE_FLOOR (1u << 20)
+#define DF_PIECE_SIZE_CEIL (16u << 20)
+#define DF_PIECE_SIZE_VALID(v) ((v) >= DF_PIECE_SIZE_FLOOR && (v) <= DF_PIECE_SIZE_CEIL && \
+                                (v) % DF_PIECE_SIZE_FLOOR == 0)
 #define DF_TASKID_LEN 64       /* lowercase hex sha256 */
 #define DF_TASKID_SALT ">I$pg-~AS~sP'rqu_`Oh&lz#9]\"=;nE%"
 

@@ -232,8 +232,8 @@ static void handle_finish(struct dfget_dl *dl, const struct dfget_pull_reply *re
         dl->file_length = (int64_t)total;
     }
     DF_LOGI(MOD, "task %s finished at %s: %u pieces, length %lld; transfers paused %u times "
-            "for the writer", dl->task_id, dl->node_hp, n, (long long)dl->file_length,
-            dl->n_writer_pauses);
+            "for the writer; %u reports folded", dl->task_id, dl->node_hp, n,
+            (long long)dl->file_length, dl->n_writer_pauses, dl->n_folded);
     if (!rep->sha256[0] && rep->md5[0] && !dl->is_want_md5) {
         /* Pieces carried pieceSha256 but the finish has only an md5: hash the file again. */
         dl->is_want_md5 = 1;
@@ -350,6 +350,19 @@ void dfget_dl__pull_next(struct dfget_dl *dl)
         url = dfget_msg_pull_url(dl->base_url, dl->cid, "", "", DF_RESULT_INVALID,
                                  DF_TASK_STARTED, dl->task_id);
     } else if (dl->reports) {
+        /* Fold successes: their /peer/piece/suc (sent with each) already closed them at the
+         * supernode, so only the newest needs the round trip (Dragonfly's dfget folds them
+         * too). One pull at a time at a 30-60 ms RTT through loaded links carried ~15
+         * reports/s, fewer than a host finishes at 200 Mbit/s with 1 MiB pieces, and every
+         * finished piece's slot waited in that queue. Failures are never folded. */
+        while (dl->reports->next && (dl->reports->result == DF_RESULT_SEMISUC ||
+                                     dl->reports->result == DF_RESULT_SUCCESS)) {
+            struct report *f = dl->reports;
+            dl->reports = f->next;
+            free(f->dst_cid);
+            free(f);
+            dl->n_folded++;
+        }
         struct report *r = dl->reports;
         dl->reports = r->next;
         if (!dl->reports)

@@ -98,6 +98,7 @@ struct dfget_dl {
     struct dfget_phash *phash;   /* piece-digest thread */
     int is_bp_paused;            /* transfers paused for the writer/digest queues */
     struct report *reports, *reports_tail;
+    unsigned n_folded;            /* success reports folded into a later pull */
     struct aux *aux;
 
     struct df_http_req *pull;

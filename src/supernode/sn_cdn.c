@@ -180,6 +180,7 @@ static void finish_success(struct sn_cdn_job *j)
     t->cdn_status = SN_CDN_SUCCESS;
     t->sched.cdn_state = SN_SCHED_CDN_DONE;
     t->sched.has_final = 1;
+    t->sched.seq++; /* a held client that has every piece gets 600 now (sn_pull.c) */
     t->is_reg_ready = 1;
     snprintf(t->real_md5, sizeof(t->real_md5), "%s", j->real_md5);
     snprintf(t->real_sha256, sizeof(t->real_sha256), "%s", j->real_sha256);

@@ -104,7 +104,8 @@ void sn_config_usage(FILE *f)
             "                                      %d (default %d)\n"
             "      --cdn-up-limit int              concurrent piece uploads of the supernode per\n"
             "                                      task (default %d)\n"
-            "      --piece-size size               piece size incl. the 5-byte wrapper, 64K..64M;\n"
+            "      --piece-size size               piece size incl. the 5-byte wrapper, whole MiB\n"
+            "                                      from 1M to 16M;\n"
             "                                      \"auto\": 1 MiB up to 1 GiB, then size/1024 up\n"
             "                                      to 15 MiB; \"dragonfly\": Dragonfly 1.0's rule\n"
             "                                      (4 MiB up to 200 MiB, then +1 MiB per 100 MiB)\n"
@@ -169,7 +170,7 @@ static int parse_piece_size(const char *s, uint32_t *out)
         *out = SN_CONFIG_PIECE_DRAGONFLY;
         return 0;
     }
-    if (df_parse_bytes(s, &v) < 0 || v < DF_PIECE_SIZE_FLOOR || v > DF_PIECE_SIZE_CEIL)
+    if (df_parse_bytes(s, &v) < 0 || !DF_PIECE_SIZE_VALID(v))
         return -EINVAL;
     *out = (uint32_t)v;
     return 0;

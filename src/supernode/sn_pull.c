@@ -17,6 +17,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sys/socket.h>
+
+#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <jansson.h>
@@ -96,9 +99,10 @@ static int apply_report(struct sn_server *s, struct sn_task *t, struct sn_peer *
 }
 
 /* Runs the scheduler for p and answers req, except for a 602 when is_may_hold: then returns 0
- * without replying (the caller holds req). Returns 1 when it replied. */
+ * without replying (the caller holds req). Returns 1 when it replied; *placed (may be NULL)
+ * tells whether the reply carried pieces. */
 static int pick_and_reply(struct sn_server *s, struct sn_task *t, struct sn_peer *p,
-                          struct evhttp_request *req, int is_may_hold)
+                          struct evhttp_request *req, int is_may_hold, int *placed)
 {
     struct sn_sched_pick picks[SN_SCHED_MAX_DOWN];
     size_t np = 0;
@@ -124,6 +128,8 @@ static int pick_and_reply(struct sn_server *s, struct sn_task *t, struct sn_peer
                 s->metrics.sched_peer_pieces++;
         }
         df_http_reply_result(req, DF_CODE_PEER_CONTINUE, NULL, arr);
+        if (placed)
+            *placed = 1;
         return 1;
     }
     case SN_SCHED_LIMITED:
@@ -172,6 +178,21 @@ static void arm_tick(struct sn_server *s)
     }
 }
 
+/* Whether the client of a held request has closed its connection. evhttp does not read from a
+ * connection while its request awaits a reply, so it cannot tell (evhttp_request_get_connection
+ * stays set): peek at the socket. End of stream or a hard error = gone. */
+static int is_gone(struct evhttp_request *req)
+{
+    struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+    struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
+    evutil_socket_t fd = bev ? bufferevent_getfd(bev) : -1;
+    if (fd < 0)
+        return 1;
+    char c;
+    ssize_t n = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+}
+
 /* Re-runs the pick of a held pull. Returns 1 when the request was answered. */
 static int hold_retry(struct sn_server *s, struct sn_pull_hold *h, int64_t now)
 {
@@ -182,14 +203,16 @@ static int hold_retry(struct sn_server *s, struct sn_pull_hold *h, int64_t now)
         df_http_reply_result(h->req, DF_CODE_PEER_WAIT, "peer should wait", NULL);
         return 1;
     }
-    if (!evhttp_request_get_connection(h->req)) {
-        /* The client hung up: give it nothing (running entries would be orphaned). */
+    if (is_gone(h->req)) {
+        /* The client hung up: give it nothing (its running entries would hold upload slots
+         * of the sources until the task expires). */
         df_http_reply_result(h->req, DF_CODE_PEER_WAIT, "peer should wait", NULL);
         return 1;
     }
     h->seen_seq = t->sched.seq;
-    int is_done = pick_and_reply(s, t, p, h->req, !is_final);
-    if (is_done && !is_final)
+    int placed = 0;
+    int is_done = pick_and_reply(s, t, p, h->req, !is_final, &placed);
+    if (placed && !is_final)
         s->metrics.pulls_held_woken++;
     return is_done;
 }
@@ -225,6 +248,10 @@ static void hold(struct sn_server *s, struct sn_task *t, struct sn_peer *p,
     h->cid = df_xstrdup(p->cid);
     h->seen_seq = t->sched.seq;
     h->deadline_ms = df_now_ms() + s->cfg->pull_hold_ms;
+    /* The stall rule is a matter of time, not of state: be back when it may apply. */
+    if (p->sched.starve_since_ms > 0 && s->lim.stall_ms > 0 &&
+        s->lim.stall_ms < h->deadline_ms - p->sched.starve_since_ms)
+        h->deadline_ms = DF_MAX(df_now_ms(), p->sched.starve_since_ms + s->lim.stall_ms);
     h->prev = s->hold_tail;
     if (s->hold_tail)
         s->hold_tail->next = h;
@@ -293,6 +320,6 @@ void sn_pull_handle(struct df_http_call *call, void *arg)
             s->metrics.pieces_downloaded_bytes += t->digests[n].wrapped_len;
     }
     int is_may_hold = s->cfg->pull_hold_ms > 0 && s->hold_timer && s->nholds < SN_PULL_MAX_HOLDS;
-    if (!pick_and_reply(s, t, p, call->req, is_may_hold))
+    if (!pick_and_reply(s, t, p, call->req, is_may_hold, NULL))
         hold(s, t, p, call->req);
 }

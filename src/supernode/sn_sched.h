@@ -113,7 +113,8 @@ struct sn_sched_task {
     uint64_t n_eliminated;    /* uploaders eliminated */
     uint64_t seq;             /* bumped whenever a pick that waited could now succeed: a piece
                                  on the CDN, a new holder, a load released, a source gone or
-                                 back; sn_api re-runs held pulls when it moves */
+                                 back, the CDN done or failed (sn_cdn.c, sn_task.c); sn_pull.c
+                                 re-runs held pulls when it moves */
 };
 
 struct sn_sched_running {

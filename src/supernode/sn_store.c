@@ -128,7 +128,7 @@ int sn_meta_decode(const char *text, size_t len, struct sn_meta *m)
         goto out;
     memcpy(m->task_id, id, DF_TASKID_LEN + 1);
     int64_t ps = 0, total = 0;
-    if (df_json_int_ci(o, "pieceSize", &ps) < 0 || ps < DF_PIECE_SIZE_FLOOR || ps > DF_PIECE_SIZE_CEIL)
+    if (df_json_int_ci(o, "pieceSize", &ps) < 0 || !DF_PIECE_SIZE_VALID(ps))
         goto out;
     m->piece_size = (uint32_t)ps;
     if (get_i64(o, "pieceTotal", &total) < 0 || total < 0 || total > UINT32_MAX)

@@ -1,7 +1,8 @@
 /* Unit tests for df_proto: taskID vectors (spec §3.1), taskURL filtering, piece size (§3.2),
  * piece count / payload / wrapped length and framing (§4.2), range strings (§1), HTTP Range
- * headers, percent-decoding; then 100k random/mutated inputs per parser (fixed seed) checking
- * that nothing crashes and that successful results keep their invariants. */
+ * headers, percent-decoding, Damselfly's auto piece size; then 100k random/mutated inputs per
+ * parser (fixed seed) checking that nothing crashes and that successful results keep their
+ * invariants. */
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -112,6 +113,57 @@ static void piece_size_rule(void **state)
     assert_int_equal(df_proto_piece_size(1300 * MIB), 15 * MIB);
     assert_int_equal(df_proto_piece_size(10240 * MIB), 15 * MIB);
     assert_int_equal(df_proto_piece_size(INT64_MAX), 15 * MIB);
+}
+
+/* Damselfly's default (--piece-size auto): 1 MiB up to 1 GiB, then length/1024 (integer
+ * division) rounded up to a MiB, at most 15 MiB; unknown length → 4 MiB. */
+static void piece_size_auto_rule(void **state)
+{
+    (void)state;
+    const int64_t GIB = INT64_C(1) << 30;
+    assert_int_equal(df_proto_piece_size_auto(-1), 4 * MIB);
+    assert_int_equal(df_proto_piece_size_auto(-2), 4 * MIB);
+    assert_int_equal(df_proto_piece_size_auto(INT64_MIN), 4 * MIB);
+    assert_int_equal(df_proto_piece_size_auto(0), 1 * MIB);
+    assert_int_equal(df_proto_piece_size_auto(1), 1 * MIB);
+    assert_int_equal(df_proto_piece_size_auto(9 * MIB), 1 * MIB);
+    assert_int_equal(df_proto_piece_size_auto(512 * MIB), 1 * MIB);
+    assert_int_equal(df_proto_piece_size_auto(GIB - 1), 1 * MIB);
+    assert_int_equal(df_proto_piece_size_auto(GIB), 1 * MIB);
+    /* (GiB + 1) / 1024 truncates to exactly 1 MiB: still 1 MiB up to GiB + 1023 */
+    assert_int_equal(df_proto_piece_size_auto(GIB + 1), 1 * MIB);
+    assert_int_equal(df_proto_piece_size_auto(GIB + 1023), 1 * MIB);
+    assert_int_equal(df_proto_piece_size_auto(GIB + 1024), 2 * MIB);
+    assert_int_equal(df_proto_piece_size_auto(GIB + GIB / 2), 2 * MIB);
+    assert_int_equal(df_proto_piece_size_auto(2 * GIB), 2 * MIB);
+    assert_int_equal(df_proto_piece_size_auto(2 * GIB + 1024), 3 * MIB);
+    assert_int_equal(df_proto_piece_size_auto(10 * GIB), 10 * MIB);
+    assert_int_equal(df_proto_piece_size_auto(15 * GIB - 1024), 15 * MIB);
+    assert_int_equal(df_proto_piece_size_auto(15 * GIB), 15 * MIB);
+    assert_int_equal(df_proto_piece_size_auto(15 * GIB + 1024), 15 * MIB); /* capped */
+    assert_int_equal(df_proto_piece_size_auto(100 * GIB), 15 * MIB);
+    assert_int_equal(df_proto_piece_size_auto(INT64_MAX - 1), 15 * MIB);
+    assert_int_equal(df_proto_piece_size_auto(INT64_MAX), 15 * MIB);
+    assert_int_equal(DF_PIECE_SIZE_MAX, 15 * MIB);
+
+    /* Against a naive model over random lengths (fixed seed): whole MiBs in [1, 15] MiB,
+     * monotone, and at most 1025 pieces while the cap does not bind. */
+    uint64_t x = 0x243f6a8885a308d3ull;
+    for (int i = 0; i < 200000; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        int64_t len = (int64_t)(x % (uint64_t)(20 * GIB));
+        uint32_t p = df_proto_piece_size_auto(len);
+        uint64_t want_mib = ((uint64_t)len / 1024 + MIB - 1) / MIB;
+        want_mib = want_mib < 1 ? 1 : want_mib > 15 ? 15 : want_mib;
+        if (p != want_mib * MIB)
+            fail_msg("auto(%" PRId64 ") = %u, want %" PRIu64 " MiB", len, p, want_mib);
+        if (df_proto_piece_size_auto(len + 1) < p)
+            fail_msg("auto not monotone at %" PRId64, len);
+        if (len <= 15 * GIB + 1023 && df_proto_piece_count(len, p) > 1025)
+            fail_msg("auto(%" PRId64 ") = %u: %u pieces", len, p, df_proto_piece_count(len, p));
+    }
 }
 
 static void piece_count_payload_wrapped(void **state)
@@ -528,6 +580,7 @@ int main(void)
         cmocka_unit_test(task_id_salt_bytes),
         cmocka_unit_test(task_url_filtering),
         cmocka_unit_test(piece_size_rule),
+        cmocka_unit_test(piece_size_auto_rule),
         cmocka_unit_test(piece_count_payload_wrapped),
         cmocka_unit_test(frame_header_examples),
         cmocka_unit_test(range_string_parse),

@@ -1,13 +1,17 @@
-/* sn_config: Dragonfly 1.0 defaults, rate and duration strings, bad values, sub-commands. */
+/* sn_config: Dragonfly 1.0 defaults, rate and duration strings, bad values, sub-commands,
+ * --piece-size and --pull-hold. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
 
+#include "df_proto.h"
 #include "sn_config.h"
 #include "sn_sched.h"
 
@@ -40,6 +44,9 @@ static void test_defaults(void **state)
     assert_int_equal(c.task_expire_ms, 180000);
     assert_int_equal(c.peer_gc_delay_ms, 180000);
     assert_string_equal(c.advertise_ip, "");
+    assert_int_equal(c.pull_hold_ms, 1000);
+    assert_int_equal(SN_CONFIG_DEF_PULL_HOLD_MS, 1000);
+    assert_int_equal(c.piece_size, 0); /* auto */
     sn_config_cleanup(&c);
 }
 
@@ -122,12 +129,164 @@ static void test_errors_and_subcommands(void **state)
     assert_true(strlen(ip) >= 7);
 }
 
+/* parse_one FLAG VALUE: sn_config_parse of "supernode FLAG VALUE" into c (c is cleaned up by
+ * the caller). */
+static int parse_one(struct sn_config *c, char *err, const char *flag, const char *val)
+{
+    char *argv[] = {"supernode", (char *)flag, (char *)val, NULL};
+    err[0] = '\0';
+    return parse(c, err, 3, argv);
+}
+
+/* Explicit sizes are whole MiB: the frame header is payload_len | piece_size << 4 and readers
+ * take the payload length from its low 24 bits, so a size that is not a multiple of 1 MiB (64K,
+ * 512K, 1.5M) corrupts every header. */
+static void test_piece_size(void **state)
+{
+    (void)state;
+    struct sn_config c;
+    char err[DF_ERR_LEN];
+    static const struct { const char *val; uint32_t want; } good[] = {
+        {"auto", 0},
+        {"dragonfly", SN_CONFIG_PIECE_DRAGONFLY},
+        {"1M", 1u << 20},
+        {"1048576", 1u << 20},
+        {"2M", 2u << 20},
+        {"2MB", 2u << 20},
+        {"2.0M", 2u << 20},
+        {"15M", 15u << 20},
+        {"16M", 16u << 20},
+    };
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        if (parse_one(&c, err, "--piece-size", good[i].val) != SN_CONFIG_RUN)
+            fail_msg("--piece-size %s refused: %s", good[i].val, err);
+        if (c.piece_size != good[i].want)
+            fail_msg("--piece-size %s: %u, want %u", good[i].val, c.piece_size, good[i].want);
+        if (good[i].want && good[i].want != SN_CONFIG_PIECE_DRAGONFLY) {
+            /* a full piece and a 1-byte piece frame and parse back */
+            unsigned char hdr[4];
+            uint32_t full = good[i].want - DF_PIECE_WRAP;
+            df_proto_frame_header(full, good[i].want, hdr);
+            assert_int_equal(df_proto_frame_payload_len(hdr), full);
+            df_proto_frame_header(1, good[i].want, hdr);
+            assert_int_equal(df_proto_frame_payload_len(hdr), 1);
+        }
+        sn_config_cleanup(&c);
+    }
+    /* --piece-size=VALUE form, and the last one wins */
+    char *argv[] = {"supernode", "--piece-size=4M", "--piece-size", "auto", NULL};
+    assert_int_equal(parse(&c, err, 4, argv), SN_CONFIG_RUN);
+    assert_int_equal(c.piece_size, 0);
+    sn_config_cleanup(&c);
+    static const char *const bad[] = {"1K", "64K", "65536", "512K", "1048575", "1048577",
+                                      "1.5M", "17M", "64M", "65M", "64.1M", "1G", "0", "", "garbage", "AUTO",
+                                      "auto ", "-1M", "4Q", "0x100000", "1e6"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        if (parse_one(&c, err, "--piece-size", bad[i]) != -EINVAL)
+            fail_msg("--piece-size '%s' accepted (%u)", bad[i], c.piece_size);
+        char want[64];
+        snprintf(want, sizeof(want), "invalid --piece-size value '%s'", bad[i]);
+        if (!strstr(err, want))
+            fail_msg("--piece-size '%s': '%s'", bad[i], err);
+        sn_config_cleanup(&c);
+    }
+}
+
+static void test_piece_size_setting(void **state)
+{
+    (void)state;
+    const int64_t GIB = INT64_C(1) << 30, MIB = INT64_C(1) << 20;
+    const int64_t lens[] = {-1, 0, 1, 9 * MIB, 200 * MIB + 1, 300 * MIB, GIB, 2 * GIB,
+                            15 * GIB, 100 * GIB, INT64_MAX};
+    for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+        int64_t l = lens[i];
+        assert_int_equal(sn_config_piece_size(0, l), df_proto_piece_size_auto(l));
+        assert_int_equal(sn_config_piece_size(SN_CONFIG_PIECE_DRAGONFLY, l),
+                         df_proto_piece_size(l));
+        assert_int_equal(sn_config_piece_size(2u << 20, l), 2u << 20);
+        assert_int_equal(sn_config_piece_size(DF_PIECE_SIZE_FLOOR, l), DF_PIECE_SIZE_FLOOR);
+        assert_int_equal(sn_config_piece_size(DF_PIECE_SIZE_CEIL, l), DF_PIECE_SIZE_CEIL);
+    }
+    /* the values the e2e test relies on (9 MiB file) and the rules' distinct points */
+    assert_int_equal(sn_config_piece_size(0, 9 * MIB), 1 * MIB);
+    assert_int_equal(sn_config_piece_size(SN_CONFIG_PIECE_DRAGONFLY, 9 * MIB), 4 * MIB);
+    assert_int_equal(sn_config_piece_size(0, -1), 4 * MIB);
+    assert_int_equal(sn_config_piece_size(SN_CONFIG_PIECE_DRAGONFLY, -1), 4 * MIB);
+    assert_int_equal(sn_config_piece_size(0, 2 * GIB), 2 * MIB);
+    assert_int_equal(sn_config_piece_size(SN_CONFIG_PIECE_DRAGONFLY, 2 * GIB), 15 * MIB);
+    assert_int_equal(sn_config_piece_size(0, 300 * MIB), 1 * MIB);
+    assert_int_equal(sn_config_piece_size(SN_CONFIG_PIECE_DRAGONFLY, 300 * MIB), 5 * MIB);
+    /* a parsed setting goes through unchanged */
+    struct sn_config c;
+    char err[DF_ERR_LEN];
+    assert_int_equal(parse_one(&c, err, "--piece-size", "dragonfly"), SN_CONFIG_RUN);
+    assert_int_equal(sn_config_piece_size(c.piece_size, 9 * MIB), 4 * MIB);
+    sn_config_cleanup(&c);
+    assert_int_equal(parse_one(&c, err, "--piece-size", "auto"), SN_CONFIG_RUN);
+    assert_int_equal(sn_config_piece_size(c.piece_size, 9 * MIB), 1 * MIB);
+    sn_config_cleanup(&c);
+    assert_int_equal(parse_one(&c, err, "--piece-size", "3M"), SN_CONFIG_RUN);
+    assert_int_equal(sn_config_piece_size(c.piece_size, 9 * MIB), 3 * MIB);
+    assert_int_equal(sn_config_piece_size(c.piece_size, -1), 3 * MIB);
+    sn_config_cleanup(&c);
+}
+
+static void test_pull_hold(void **state)
+{
+    (void)state;
+    struct sn_config c;
+    char err[DF_ERR_LEN];
+    static const struct { const char *val; int64_t want_ms; } good[] = {
+        {"0", 0}, {"0s", 0}, {"0ms", 0}, {"1s", 1000}, {"1", 1000}, {"250ms", 250},
+        {"1.5s", 1500}, {"4s", 4000}, {"4000ms", 4000}, {"4", 4000},
+    };
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        if (parse_one(&c, err, "--pull-hold", good[i].val) != SN_CONFIG_RUN)
+            fail_msg("--pull-hold %s refused: %s", good[i].val, err);
+        if (c.pull_hold_ms != good[i].want_ms)
+            fail_msg("--pull-hold %s: %lld ms, want %lld", good[i].val, (long long)c.pull_hold_ms,
+                     (long long)good[i].want_ms);
+        sn_config_cleanup(&c);
+    }
+    static const char *const bad[] = {"5s", "5", "4001ms", "4.5s", "1m", "1h", "-1s", "",
+                                      "garbage", "1 s", "1x"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        if (parse_one(&c, err, "--pull-hold", bad[i]) != -EINVAL)
+            fail_msg("--pull-hold '%s' accepted (%lld ms)", bad[i], (long long)c.pull_hold_ms);
+        char want[64];
+        snprintf(want, sizeof(want), "invalid --pull-hold value '%s'", bad[i]);
+        if (!strstr(err, want))
+            fail_msg("--pull-hold '%s': '%s'", bad[i], err);
+        sn_config_cleanup(&c);
+    }
+}
+
+static void test_usage_lists_new_flags(void **state)
+{
+    (void)state;
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    assert_non_null(f);
+    sn_config_usage(f);
+    fclose(f);
+    assert_non_null(strstr(buf, "--piece-size"));
+    assert_non_null(strstr(buf, "(default \"auto\")"));
+    assert_non_null(strstr(buf, "--pull-hold"));
+    assert_non_null(strstr(buf, "(default 1s)"));
+    free(buf);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_values),
         cmocka_unit_test(test_errors_and_subcommands),
+        cmocka_unit_test(test_piece_size),
+        cmocka_unit_test(test_piece_size_setting),
+        cmocka_unit_test(test_pull_hold),
+        cmocka_unit_test(test_usage_lists_new_flags),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
