@@ -156,6 +156,7 @@ static void h_register(struct df_http_call *call, void *arg)
     p->port = r.port;
     p->access_ms = now;
     p->service_down_ms = 0;
+    p->sched.is_in_order = r.is_dfdaemon;
     sn_sched_client_set_source(&t->sched, &p->sched, r.port > 0);
     if ((t->cdn_status == SN_CDN_WAITING || t->cdn_status == SN_CDN_FAILED) && !t->cdn) {
         /* The registration that (re)starts the CDN provides the origin headers (spec §11.11:

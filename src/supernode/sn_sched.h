@@ -45,6 +45,7 @@
 #define SN_SCHED_DEF_ELIM_CLIENTS 2   /* ... reported by at least this many distinct clients */
 #define SN_SCHED_DEF_RUNNING_TIMEOUT_MS 120000
 #define SN_SCHED_DEF_STALL_MS 1500    /* idle this long → one duplicate supernode piece */
+#define SN_SCHED_IN_ORDER_AHEAD 2     /* in-order clients: pieces ahead of the stream first */
 #define SN_SCHED_DEF_STARVE_UP_EXTRA 1 /* extra upload slot a holder grants a starving client */
 #define SN_SCHED_SAMPLE 16            /* holders under the up-limit compared per source choice */
 #define SN_SCHED_SCAN_MAX 64          /* holder-list entries examined per source choice, at most */
@@ -137,6 +138,8 @@ struct sn_sched_client {
     int is_source;            /* registered an uploader port (port 0 = cdn pattern: never) */
     int is_down;              /* /peer/service/down received (until it registers again) */
     int is_eliminated;        /* failed for several clients: never a source again */
+    int is_in_order;          /* streams the file in order (registered with dfdaemon=true): its
+                                 next SN_SCHED_IN_ORDER_AHEAD missing pieces come before rarity */
     int64_t starve_since_ms;  /* 0, or since when it had nothing running and got nothing */
 };
 

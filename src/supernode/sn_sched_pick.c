@@ -54,6 +54,15 @@ static size_t collect(const struct sn_sched_task *t, const struct sn_sched_clien
         sum = first < 0 ? c->done.nbits : (uint64_t)first;
         nr = 1;
     }
+    /* A streaming client (dfdaemon sends a blob to its client as the in-order pieces arrive)
+     * gets the next pieces of its stream first, then rarest first: without this, a piece
+     * some peer already had came after every supernode-only piece, and a layer's first byte
+     * waited (bench/dfdaemon_image.sh: TTFB median 0.21 s with 4 hosts). */
+    uint64_t first = UINT64_MAX;
+    if (c->is_in_order) {
+        int64_t f = df_bitmap_next_clear(&c->done, 0);
+        first = f < 0 ? c->done.nbits : (uint64_t)f;
+    }
     size_t n = 0;
     for (uint32_t p = 0; p < lim_p; p++) {
         const struct sn_sched_piece *pc = &t->pc[p];
@@ -65,6 +74,14 @@ static size_t collect(const struct sn_sched_task *t, const struct sn_sched_clien
         uint64_t rarity = 2u * (uint64_t)pc->holders + (lim->is_inflight_half ? pc->inflight : 0);
         uint64_t pos = (uint64_t)p * nr;
         uint64_t dist = pos > sum ? pos - sum : sum - pos;
+        if (first != UINT64_MAX) {
+            if (p >= first && p - first < SN_SCHED_IN_ORDER_AHEAD) {
+                rarity = 0;
+                dist = p - first;
+            } else {
+                rarity++;
+            }
+        }
         buf[n].key = (DF_MIN(rarity, 0xffffu) << 48) | (DF_MIN(dist, 0xffffffffu) << 16) |
                      (sn_sched_rand(rng) & 0xffffu);
         buf[n].piece = p;

@@ -331,6 +331,14 @@ static void test_rarest_first_order(void **state)
     for (size_t i = 0; i < 8; i++)
         assert_int_equal(cand[i], want[i]);
     assert_int_equal(sn_sched_order(&s.t, &s.x, &lim, &rng, cand, 3), 3); /* capacity */
+    /* an in-order (streaming) client: its first two missing pieces, 0 and 1, come first in
+     * stream order although three and two peers hold them; then rarest first as before */
+    s.x.is_in_order = 1;
+    assert_int_equal(sn_sched_order(&s.t, &s.x, &lim, &rng, cand, 16), 8);
+    static const uint32_t want_stream[] = {0, 1, 4, 5, 6, 7, 2, 3};
+    for (size_t i = 0; i < 8; i++)
+        assert_int_equal(cand[i], want_stream[i]);
+    s.x.is_in_order = 0;
     /* done pieces are not candidates; port-0 holders do not count as holders */
     assert_int_equal(sn_sched_order(&s.t, &s.a, &lim, &rng, cand, 16), 4);
     sn_sched_client_set_source(&s.t, &s.a, 0);
