@@ -50,13 +50,6 @@ void df_bitmap_resize(struct df_bitmap *b, uint32_t nbits)
     b->count = popcount_words(b->words, neww);
 }
 
-int df_bitmap_test(const struct df_bitmap *b, uint32_t i)
-{
-    if (i >= b->nbits)
-        return 0;
-    return (int)((b->words[i / 64] >> (i % 64)) & 1);
-}
-
 void df_bitmap_set(struct df_bitmap *b, uint32_t i)
 {
     DF_ASSERT(i < b->nbits);

@@ -16,7 +16,14 @@ void df_bitmap_init(struct df_bitmap *b, uint32_t nbits);
 void df_bitmap_cleanup(struct df_bitmap *b);
 /* Changes the size, keeping the bits below min(old, new). */
 void df_bitmap_resize(struct df_bitmap *b, uint32_t nbits);
-int df_bitmap_test(const struct df_bitmap *b, uint32_t i);   /* 0 when i >= nbits */
+/* 0 when i >= nbits. Inline: the scheduler tests several bitmaps per piece per pull (a third
+ * of its time was the call). */
+static inline int df_bitmap_test(const struct df_bitmap *b, uint32_t i)
+{
+    if (i >= b->nbits)
+        return 0;
+    return (int)((b->words[i / 64] >> (i % 64)) & 1);
+}
 void df_bitmap_set(struct df_bitmap *b, uint32_t i);         /* i < nbits */
 void df_bitmap_clear(struct df_bitmap *b, uint32_t i);       /* i < nbits */
 /* Half-open range [lo, hi), clipped to nbits. */

@@ -120,11 +120,6 @@ static void holders_apply(struct sn_sched_task *t, const struct sn_sched_client 
     }
 }
 
-int sn_sched_client_is_eligible(const struct sn_sched_client *c)
-{
-    return c->is_source && !c->is_down && !c->is_eliminated;
-}
-
 /* Sets c's eligibility flags, keeping the holder counts right. */
 static void set_eligibility(struct sn_sched_task *t, struct sn_sched_client *c, int is_source,
                             int is_down, int is_eliminated)

@@ -230,7 +230,10 @@ size_t sn_sched_order(const struct sn_sched_task *t, const struct sn_sched_clien
 /* 1 when c holds every piece and the task's total and file digests are final. */
 int sn_sched_client_complete(const struct sn_sched_task *t, const struct sn_sched_client *c);
 /* 1 when c may serve pieces (source port, not down, not eliminated). */
-int sn_sched_client_is_eligible(const struct sn_sched_client *c);
+static inline int sn_sched_client_is_eligible(const struct sn_sched_client *c)
+{
+    return c->is_source && !c->is_down && !c->is_eliminated;
+}
 /* Heap + inline bytes used by c (for the memory bound documented above). */
 size_t sn_sched_client_bytes(const struct sn_sched_client *c);
 /* Heap bytes of the task's own arrays (piece counters, holder lists, slot table). */
