@@ -54,6 +54,7 @@ struct df_http_req {
     uint64_t bytes;
     int64_t content_length;
     char errbuf[CURL_ERROR_SIZE];
+    int result;                    /* CURLcode of the finished transfer */
     struct df_http_req *next;      /* pending/doomed list link */
     struct df_http_req *all_prev, *all_next;
 };
@@ -312,6 +313,7 @@ static void check_done(struct df_http_client *c)
             continue;
         }
         c->active--;
+        r->result = (int)cc;
         int err = r->err;
         if (!err && cc == CURLE_OK && call_headers(r) < 0)
             err = r->err;
@@ -413,6 +415,10 @@ struct df_http_req *df_http_req_start(struct df_http_client *c, const struct df_
     if (o->is_insecure) {
         curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
         curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
+    } else if (o->ca_pem && o->ca_pem_len) {
+        /* Replaces the bundle file; the default CApath stays (see the header). */
+        struct curl_blob blob = {(void *)o->ca_pem, o->ca_pem_len, CURL_BLOB_COPY};
+        curl_easy_setopt(e, CURLOPT_CAINFO_BLOB, &blob);
     } else if (o->ca_file && *o->ca_file) {
         curl_easy_setopt(e, CURLOPT_CAINFO, o->ca_file); /* curl copies the string */
     }
@@ -535,4 +541,8 @@ const char *df_http_req_body(const struct df_http_req *r, size_t *len)
 int64_t df_http_req_content_length(const struct df_http_req *r) { return r->content_length; }
 uint64_t df_http_req_bytes(const struct df_http_req *r) { return r->bytes; }
 const char *df_http_req_errtext(const struct df_http_req *r) { return r->errbuf; }
+int df_http_req_is_cert_error(const struct df_http_req *r)
+{
+    return r->result == CURLE_PEER_FAILED_VERIFICATION || r->result == CURLE_SSL_CACERT_BADFILE;
+}
 int df_http_client_active(const struct df_http_client *c) { return c->active; }

@@ -51,6 +51,14 @@ struct df_http_opts {
                                     * place of curl's default bundle); NULL = system store.
                                     * Ignored when is_insecure. Unreadable/bad file: the
                                     * transfer fails (on_done err DF_EPROTO) */
+    const char *ca_pem;            /* the same as PEM text in memory (CURLOPT_CAINFO_BLOB,
+                                    * copied); wins over ca_file. NULL = none. Bad PEM: the
+                                    * transfer fails (DF_EPROTO, df_http_req_is_cert_error).
+                                    * TRUST: either form replaces curl's bundle *file* only;
+                                    * curl's CA *directory* (build-time CApath, Debian
+                                    * /etc/ssl/certs: the system store) is still searched, so the
+                                    * peer verifies against "system store OR these CAs". */
+    size_t ca_pem_len;             /* bytes of ca_pem */
     int is_fresh_connect;          /* do not reuse a cached connection */
 };
 
@@ -79,6 +87,11 @@ int64_t df_http_req_content_length(const struct df_http_req *req);
 uint64_t df_http_req_bytes(const struct df_http_req *req);
 /* The curl error text of a failed transfer ("" if none). */
 const char *df_http_req_errtext(const struct df_http_req *req);
+/* 1 when the transfer failed because the server's certificate could not be verified (not
+ * signed by a trusted CA, wrong host name, expired) or the CA data given was unusable; such a
+ * failure depends on is_insecure / ca_file / ca_pem, not on the server being reachable.
+ * Valid in on_done. */
+int df_http_req_is_cert_error(const struct df_http_req *req);
 /* Number of requests in flight. */
 int df_http_client_active(const struct df_http_client *c);
 

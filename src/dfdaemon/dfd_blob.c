@@ -627,7 +627,8 @@ struct dfd_blob_reader *dfd_blob_open(struct dfd_blobs *bs, const struct dfd_blo
         f->ca_file = o->ca_file;
         if (bs->swarm)
             f->sj = dfd_swarm_start(bs->swarm, f->fd, f->part_path, o->url, o->headers,
-                                    o->is_insecure, on_swarm_progress, on_swarm_done, f, err);
+                                    o->is_insecure, o->ca_file != NULL, on_swarm_progress,
+                                    on_swarm_done, f, err);
         if (!f->sj && start_direct(f, err) < 0) {
             unlink(f->part_path);
             fetch_free(f);

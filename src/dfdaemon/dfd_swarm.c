@@ -1,8 +1,10 @@
 /* In-process blob download through the supernode with dfget's engine: registration with
  * failover (dfget_reg), the piece loop (dfget_dl) and the writer thread (dfget_writer) wired
- * the way dfget_run wires them, minus the process-level parts (console, exit codes, signals,
- * the uploader). Migration: a node that fails us is marked and the next one is registered.
- * Each piece commit is reported (coalesced, from an event) as the file's in-order prefix. */
+ * the way dfget_run wires them, minus the process-level parts (console, exit codes, signals).
+ * Migration: a node that fails us is marked and the next one is registered. Each piece commit
+ * is reported (coalesced, from an event) as the file's in-order prefix. The host's uploader
+ * is found or started at start-up, and again (dfget_upctl_ensure on a thread of its own) when
+ * a blob finds none or its /check fails: the blob waits for that, then registers. */
 #include "dfd_swarm.h"
 
 #include <errno.h>
@@ -11,12 +13,14 @@
 #include <unistd.h>
 
 #include <event2/event.h>
+#include <openssl/evp.h>
 
 #include "df_http_client.h"
 #include "df_log.h"
 #include "df_proto.h"
 #include "df_ratelimit.h"
 #include "df_util.h"
+#include "df_workpool.h"
 #include "dfget_config.h"
 #include "dfget_dl.h"
 #include "dfget_msg.h"
@@ -25,6 +29,11 @@
 #include "dfget_writer.h"
 
 #define MOD "swarm"
+/* Largest CA bundle sent as rootCAs: the supernode refuses more than 256 KiB in total. */
+#define MAX_ROOT_CA_BYTES (255u << 10)
+/* After a failed uploader (re)start, blobs register unshared for this long before the next
+ * attempt (no fork/spawn per blob while, say, the work home is unwritable). */
+#define UP_RETRY_MS 30000
 
 struct dfd_swarm {
     struct event_base *base;
@@ -33,10 +42,17 @@ struct dfd_swarm {
     char local_ip[64];
     char host_name[256];
     int64_t last_sign_ms;           /* keeps every cid unique */
-    int up_port;                    /* this host's uploader (dfget server), 0 = none */
+    int up_port;                    /* this host's uploader (dfget server), 0 = none known */
+    struct dfget_upctl_opts up_opts;  /* for (re)starting it; strings owned by sw */
+    struct df_workpool *up_pool;    /* one thread: dfget_upctl_ensure blocks (bounded, ~s) */
+    int is_up_ensuring;             /* an ensure is queued or running; jobs wait for it */
+    int64_t up_retry_ms;            /* no new ensure before this (monotonic ms); 0 = any time */
+    int is_closing;                 /* dfd_swarm_free runs: ensure completions only clean up */
     char *data_dir;                 /* <workHome>/data: the uploader's service files */
     uint64_t total_limit_bps;
     struct df_ratelimit rl;         /* downloads of all jobs (rate 0 = unlimited) */
+    char *root_ca_b64;              /* the registry's CA bundle (cfg->ca_file) in base64, sent
+                                       as rootCAs for the default registry; NULL = none */
     struct dfd_swarm_job *jobs;
 };
 
@@ -52,9 +68,13 @@ struct dfd_swarm_job {
     char *part_path;                /* the file being written (for the service link) */
     char *svc_path;                 /* <data>/<task_file>.service while shared, else NULL */
     struct df_http_req *check;      /* async /check/<task_file> at the uploader */
+    int check_port;                 /* the port that check went to */
+    int is_waiting_up;              /* waits for the uploader ensure (sw->is_up_ensuring) */
+    int has_waited_up;              /* waited once already: no second wait */
     int port;                       /* registered uploader port (0 = cdn pattern) */
     int is_ok;                      /* downloaded completely: the service file may stay */
     int is_insecure;
+    int has_ca;                     /* send sw->root_ca_b64 as rootCAs */
     char **headers;
     size_t nheaders;
     struct event *done_ev;
@@ -65,6 +85,36 @@ struct dfd_swarm_job {
     void *arg;
     struct dfd_swarm_job *prev, *next;
 };
+
+/* The CA bundle as one base64 rootCAs entry (what dfget sends per --cacerts file), read once
+ * at start-up. NULL, with a log line, when it cannot be sent: the supernode then verifies the
+ * registry with its system store only (and a blob it cannot fetch comes from the fallback). */
+static char *load_root_ca(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        DF_LOGW(MOD, "cannot read %s: %s; the supernode gets no CA for the registry", path,
+                strerror(errno));
+        return NULL;
+    }
+    unsigned char *buf = df_xmalloc(MAX_ROOT_CA_BYTES + 1);
+    size_t n = fread(buf, 1, MAX_ROOT_CA_BYTES + 1, f);
+    int is_bad = ferror(f) || n == 0;
+    fclose(f);
+    char *b64 = NULL;
+    if (n > MAX_ROOT_CA_BYTES)
+        DF_LOGW(MOD, "CA bundle %s is larger than %u KiB: not sent to the supernode (it verifies "
+                "the registry with its system store)", path, MAX_ROOT_CA_BYTES >> 10);
+    else if (is_bad)
+        DF_LOGW(MOD, "cannot read %s; the supernode gets no CA for the registry", path);
+    if (n > MAX_ROOT_CA_BYTES || is_bad)
+        goto out;
+    b64 = df_xmalloc(4 * ((n + 2) / 3) + 1);
+    EVP_EncodeBlock((unsigned char *)b64, buf, (int)n);
+out:
+    free(buf);
+    return b64;
+}
 
 struct dfd_swarm *dfd_swarm_new(struct event_base *base, struct df_http_client *http,
                                 const struct dfd_config *cfg, char err[DF_ERR_LEN])
@@ -101,18 +151,28 @@ struct dfd_swarm *dfd_swarm_new(struct event_base *base, struct df_http_client *
      * only when the user set it (the 20M default stays the uploader's limit only). */
     df_ratelimit_init(&sw->rl, cfg->is_ratelimit_set ? cfg->ratelimit_bps : 0, 0, df_now_us());
     sw->data_dir = df_path_join(cfg->work_home, "data");
+    if (cfg->ca_file)
+        sw->root_ca_b64 = load_root_ca(cfg->ca_file);
     /* This host's uploader (a `dfdaemon server` process per work home, as dfget's): found or
-     * started once here (blocking, bounded); later blobs register with it asynchronously. */
+     * started here (blocking, bounded); later blobs register with it asynchronously, and
+     * start it again (off the loop) when it is gone (it idles out after alive_ms, or dies). */
     char uerr[DF_ERR_LEN] = "";
-    struct dfget_upctl_opts uo = {
-        .home = cfg->work_home, .ip = sw->local_ip, .port = 0, .task_file = "dfdaemon-probe",
+    sw->up_opts = (struct dfget_upctl_opts){
+        .home = sw->dcfg.home, .ip = sw->local_ip, .port = 0, .task_file = "dfdaemon-probe",
         .total_limit_bps = cfg->ratelimit_bps, .expire_ms = 180000, .alive_ms = 3600000,
         .is_verbose = cfg->is_verbose,
     };
+    sw->up_pool = df_workpool_new(base, 1, uerr, (int)sizeof(uerr));
+    if (!sw->up_pool) {
+        snprintf(err, DF_ERR_LEN, "cannot start the uploader thread: %.200s", uerr);
+        dfd_swarm_free(sw);
+        return NULL;
+    }
     int is_started = 0;
-    if (dfget_upctl_ensure(&uo, &sw->up_port, &is_started, uerr) < 0) {
+    if (dfget_upctl_ensure(&sw->up_opts, &sw->up_port, &is_started, uerr) < 0) {
         DF_LOGW(MOD, "no uploader, this host will not serve pieces: %s", uerr);
         sw->up_port = 0;
+        sw->up_retry_ms = df_now_ms() + UP_RETRY_MS;
     } else {
         DF_LOGI(MOD, "uploader on %s:%d (%s)", sw->local_ip, sw->up_port,
                 is_started ? "started" : "reused");
@@ -158,10 +218,13 @@ void dfd_swarm_free(struct dfd_swarm *sw)
 {
     if (!sw)
         return;
+    sw->is_closing = 1;
+    df_workpool_free(sw->up_pool); /* waits for a running ensure; its completion only frees */
     while (sw->jobs)
         job_free(sw->jobs);
     dfget_config_cleanup(&sw->dcfg);
     free(sw->data_dir);
+    free(sw->root_ca_b64);
     free(sw);
 }
 
@@ -237,7 +300,7 @@ static void on_finish_done(struct df_http_req *req, int err, long status, void *
 static void client_finish(struct dfd_swarm_job *j)
 {
     struct dfd_swarm *sw = j->sw;
-    char *base = dfget_msg_base_url(sw->local_ip, (unsigned)sw->up_port);
+    char *base = dfget_msg_base_url(sw->local_ip, (unsigned)j->port); /* the one it shares on */
     char *url = df_xasprintf("%s/client/finish?taskFileName=%s&taskID=%s&cid=%s&superNode=%s",
                              base, j->task_file, dfget_dl_task_id(j->dl), j->cid,
                              dfget_dl_node(j->dl));
@@ -322,6 +385,9 @@ static int start_reg(struct dfd_swarm_job *j)
         .nheaders = j->nheaders,
         .is_dfdaemon = 1,
         .is_insecure = j->is_insecure,
+        /* the pointer to the field: dfget_reg keeps req by value, sw outlives its jobs */
+        .root_cas = j->has_ca && sw->root_ca_b64 ? (const char *const *)&sw->root_ca_b64 : NULL,
+        .nroot_cas = j->has_ca && sw->root_ca_b64 ? 1 : 0,
     };
     uint64_t seed = (uint64_t)df_now_us() ^ ((uint64_t)getpid() << 32);
     j->reg = dfget_reg_new(sw->base, sw->http, sw->dcfg.nodes, sw->dcfg.nnodes, seed, &req);
@@ -333,8 +399,11 @@ static int start_reg(struct dfd_swarm_job *j)
     return dfget_reg_start(j->reg, on_reg, j);
 }
 
+static int share_or_wait(struct dfd_swarm_job *j);
+
 /* /check/<task_file> registered the name with the uploader: share the file being written
- * (hard link into its data dir) and register with its port. Any failure: cdn pattern. */
+ * (hard link into its data dir) and register with its port. A failed check makes sure the
+ * uploader runs (once per job) and checks again; otherwise any failure: cdn pattern. */
 static void on_check_done(struct df_http_req *req, int err, long status, void *arg)
 {
     struct dfd_swarm_job *j = arg;
@@ -346,15 +415,23 @@ static void on_check_done(struct df_http_req *req, int err, long status, void *a
         char *svc = df_xasprintf("%s/%s.service", sw->data_dir, j->task_file);
         if (link(j->part_path, svc) == 0) {
             j->svc_path = svc;
-            j->port = sw->up_port;
+            j->port = j->check_port;
         } else {
             DF_LOGW(MOD, "cannot link %s to %s: %s; not sharing this blob", j->part_path, svc,
                     strerror(errno));
             free(svc);
         }
     } else {
-        DF_LOGW(MOD, "uploader /check failed (%s, HTTP %ld); not sharing this blob",
-                df_strerror(err), status);
+        DF_LOGW(MOD, "uploader /check at port %d failed (%s, HTTP %ld)%s", j->check_port,
+                df_strerror(err), status,
+                j->has_waited_up ? "; not sharing this blob" : "; making sure it runs");
+        if (!j->has_waited_up) {
+            /* gone (idled out, killed) or not ours any more: jobs starting now wait too */
+            if (sw->up_port == j->check_port)
+                sw->up_port = 0;
+            if (share_or_wait(j) == 0)
+                return;
+        }
     }
     if (start_reg(j) < 0)
         finish(j, -EBUSY, "cannot start the registration");
@@ -363,7 +440,8 @@ static void on_check_done(struct df_http_req *req, int err, long status, void *a
 static int start_check(struct dfd_swarm_job *j)
 {
     struct dfd_swarm *sw = j->sw;
-    char *base = dfget_msg_base_url(sw->local_ip, (unsigned)sw->up_port);
+    j->check_port = sw->up_port;
+    char *base = dfget_msg_base_url(sw->local_ip, (unsigned)j->check_port);
     char *url = df_xasprintf("%s/check/%s", base, j->task_file);
     char dd[4200], tl[64];
     snprintf(dd, sizeof(dd), "dataDir: %s", sw->data_dir);
@@ -378,10 +456,83 @@ static int start_check(struct dfd_swarm_job *j)
     return j->check ? 0 : -1;
 }
 
+/* ---- uploader (re)start ---------------------------------------------------------------- */
+
+struct up_ensure {
+    struct dfd_swarm *sw;
+    int rc, port, is_started;
+    char err[DF_ERR_LEN];
+};
+
+static void work_ensure(void *arg) /* pool thread: reads only sw->up_opts (set before) */
+{
+    struct up_ensure *e = arg;
+    e->rc = dfget_upctl_ensure(&e->sw->up_opts, &e->port, &e->is_started, e->err);
+}
+
+static void on_ensure_done(void *arg)
+{
+    struct up_ensure *e = arg;
+    struct dfd_swarm *sw = e->sw;
+    if (sw->is_closing) {
+        free(e);
+        return;
+    }
+    sw->is_up_ensuring = 0;
+    if (e->rc == 0) {
+        sw->up_port = e->port;
+        sw->up_retry_ms = 0;
+        DF_LOGI(MOD, "uploader on %s:%d (%s)", sw->local_ip, e->port,
+                e->is_started ? "started again" : "reused");
+    } else {
+        sw->up_port = 0;
+        sw->up_retry_ms = df_now_ms() + UP_RETRY_MS;
+        DF_LOGW(MOD, "no uploader, blobs are not shared for %d s: %s", UP_RETRY_MS / 1000, e->err);
+    }
+    free(e);
+    /* The waiting jobs check with the uploader now (or register unshared). finish() only
+     * schedules the job's done event, so the list stays intact while we walk it. */
+    for (struct dfd_swarm_job *j = sw->jobs; j; j = j->next) {
+        if (!j->is_waiting_up)
+            continue;
+        j->is_waiting_up = 0;
+        j->has_waited_up = 1;
+        if (sw->up_port > 0 && start_check(j) == 0)
+            continue;
+        if (start_reg(j) < 0)
+            finish(j, -EBUSY, "cannot start the registration");
+    }
+}
+
+/* Shares j's file when this host has an uploader: /check it; with none known, waits for a
+ * (re)start of it, unless j waited already or one failed less than UP_RETRY_MS ago. Returns 0
+ * when a check or the wait is pending (the registration follows), -1 when j should register
+ * unshared now. */
+static int share_or_wait(struct dfd_swarm_job *j)
+{
+    struct dfd_swarm *sw = j->sw;
+    if (sw->up_port > 0 && !sw->is_up_ensuring)
+        return start_check(j);
+    if (j->has_waited_up)
+        return -1;
+    if (!sw->is_up_ensuring) {
+        if (df_now_ms() < sw->up_retry_ms)
+            return -1;
+        struct up_ensure *e = df_xcalloc(1, sizeof(*e));
+        e->sw = sw;
+        sw->is_up_ensuring = 1;
+        DF_LOGI(MOD, "no usable uploader: finding or starting one");
+        df_workpool_submit(sw->up_pool, work_ensure, on_ensure_done, e);
+    }
+    j->is_waiting_up = 1;
+    return 0;
+}
+
 struct dfd_swarm_job *dfd_swarm_start(struct dfd_swarm *sw, int fd, const char *part_path,
                                       const char *url, const char *const *headers,
-                                      int is_insecure, dfd_swarm_progress_cb progress,
-                                      dfd_swarm_done_cb cb, void *arg, int *err)
+                                      int is_insecure, int has_ca,
+                                      dfd_swarm_progress_cb progress, dfd_swarm_done_cb cb,
+                                      void *arg, int *err)
 {
     struct dfd_swarm_job *j = df_xcalloc(1, sizeof(*j));
     char werr[DF_ERR_LEN] = "";
@@ -428,9 +579,10 @@ struct dfd_swarm_job *dfd_swarm_start(struct dfd_swarm *sw, int fd, const char *
     }
     j->part_path = df_xstrdup(part_path);
     j->is_insecure = is_insecure;
-    if (sw->up_port > 0 && start_check(j) == 0) {
+    j->has_ca = has_ca;
+    if (share_or_wait(j) == 0) {
         *err = 0;
-        return j; /* registration follows the /check answer */
+        return j; /* registration follows the /check answer or the uploader's (re)start */
     }
     if (start_reg(j) < 0) {
         *err = -EBUSY;

@@ -46,19 +46,23 @@ typedef void (*dfd_swarm_done_cb)(const struct dfd_swarm_result *res, void *arg)
 typedef void (*dfd_swarm_progress_cb)(int64_t length, uint64_t contiguous, void *arg);
 
 /* NULL (err filled) when cfg->node does not parse. The local IP is learnt once here (blocking
- * TCP connect to the first reachable supernode, ≤ 1 s each; 127.0.0.1 when none answers). */
+ * TCP connect to the first reachable supernode, ≤ 1 s each; 127.0.0.1 when none answers), and
+ * cfg->ca_file is read (≤ 255 KiB; else a log line and no rootCAs). */
 struct dfd_swarm *dfd_swarm_new(struct event_base *base, struct df_http_client *http,
                                 const struct dfd_config *cfg, char err[DF_ERR_LEN]);
 void dfd_swarm_free(struct dfd_swarm *sw); /* cancels jobs (no callbacks). NULL ok. */
 
 /* Downloads url into fd (borrowed; must stay open until done or cancel), the file at part_path.
  * When this host has an uploader, part_path is hard-linked into its data dir first, so other
- * hosts can fetch the pieces already written. headers: "Key: Value" (copied). progress may be
- * NULL. Returns NULL with *err when the job cannot start (no callback then). */
+ * hosts can fetch the pieces already written. headers: "Key: Value" (copied). is_insecure and
+ * has_ca (the registry's CA bundle, registry_mirror.certs, read at dfd_swarm_new) go into the
+ * registration (insecure, rootCAs) for the supernode's origin fetch. progress may be NULL.
+ * Returns NULL with *err when the job cannot start (no callback then). */
 struct dfd_swarm_job *dfd_swarm_start(struct dfd_swarm *sw, int fd, const char *part_path,
                                       const char *url, const char *const *headers,
-                                      int is_insecure, dfd_swarm_progress_cb progress,
-                                      dfd_swarm_done_cb cb, void *arg, int *err);
+                                      int is_insecure, int has_ca,
+                                      dfd_swarm_progress_cb progress, dfd_swarm_done_cb cb,
+                                      void *arg, int *err);
 void dfd_swarm_cancel(struct dfd_swarm_job *j); /* NULL ok; not from inside its callback */
 
 #endif

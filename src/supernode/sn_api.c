@@ -134,7 +134,11 @@ static void h_register(struct df_http_call *call, void *arg)
         snprintf(err, sizeof(err), "task conflict: task %s exists for %s", id, t->task_url);
         goto refuse;
     }
-    if (t && t->unreachable_until_ms > now) {
+    /* A TLS verification failure blocks only registrations that would fail the same way: one
+     * with other rootCAs / insecure gets a new attempt at once (spec: every failure blocks). */
+    if (t && t->unreachable_until_ms > now &&
+        !(t->is_cert_block &&
+          !sn_task_is_same_tls(t, r.is_insecure, r.root_cas_pem, r.root_cas_len))) {
         snprintf(err, sizeof(err), "url not reachable: %s (retry in %lld s)",
                  t->fail_reason ? t->fail_reason : r.raw_url,
                  (long long)((t->unreachable_until_ms - now + 999) / 1000));
@@ -159,10 +163,10 @@ static void h_register(struct df_http_call *call, void *arg)
     p->sched.is_in_order = r.is_dfdaemon;
     sn_sched_client_set_source(&t->sched, &p->sched, r.port > 0);
     if ((t->cdn_status == SN_CDN_WAITING || t->cdn_status == SN_CDN_FAILED) && !t->cdn) {
-        /* The registration that (re)starts the CDN provides the origin headers (spec §11.11:
-         * they are kept while the task lives). */
+        /* The registration that (re)starts the CDN provides the origin headers and TLS
+         * settings (spec §11.11: they are kept while the task lives). */
         sn_task_set_headers(t, r.headers, r.nheaders);
-        t->is_insecure = r.is_insecure;
+        sn_task_set_tls(t, r.is_insecure, r.root_cas_pem, r.root_cas_len, r.nroot_cas);
         int rc = sn_cdn_trigger(s->cdn, t);
         if (rc < 0) {
             snprintf(err, sizeof(err), "cannot start the CDN download: %s", df_strerror(rc));
@@ -180,8 +184,9 @@ static void h_register(struct df_http_call *call, void *arg)
         t->pending = pd;
         sn_task_ref(t);
     }
-    DF_LOGI("api", "register cid=%s ip=%s task=%s url=%s cdn=%s", r.cid, r.ip, id, r.raw_url,
-            sn_cdn_status_name(t->cdn_status));
+    DF_LOGI("api", "register cid=%s ip=%s port=%d task=%s url=%s cdn=%s%s rootCAs=%zu", r.cid,
+            r.ip, r.port, id, r.raw_url, sn_cdn_status_name(t->cdn_status),
+            r.is_insecure ? " insecure" : "", r.nroot_cas);
     sn_req_reg_cleanup(&r);
     return;
 refuse:
@@ -368,6 +373,8 @@ static void h_api_task(struct df_http_call *call, void *arg)
                           "taskURL", t->task_url, "md5", t->md5, "realMd5", t->real_md5,
                           "realSha256", t->real_sha256, "identifier", t->identifier,
                           "headers", hdrs);
+    json_object_set_new(o, "insecure", json_boolean(t->is_insecure));
+    json_object_set_new(o, "rootCAs", json_integer((json_int_t)t->n_root_cas));
     char *txt = json_dumps(o, JSON_COMPACT);
     json_decref(o);
     df_http_reply_json(call->req, 200, txt);

@@ -168,6 +168,7 @@ static void finish_failed(struct sn_cdn_job *j)
     sn_task_set_failed(t, j->fail_status, reason);
     if (j->is_unreachable)
         t->unreachable_until_ms = df_now_ms() + c->fail_access_ms;
+    t->is_cert_block = j->is_unreachable && j->is_cert_error;
     c->metrics->cdn_trigger_failed++;
     if (j->is_download)
         c->metrics->cdn_download_failed++;
@@ -521,15 +522,21 @@ static void on_done(struct df_http_req *req, int err, long status, void *arg)
     struct sn_cdn_job *j = arg;
     j->req = NULL;
     j->is_eof = 1;
-    if (err < 0 && !j->fail_reason) {
-        const char *et = df_http_req_errtext(req);
+    const char *et = df_http_req_errtext(req);
+    if (!et || !*et)
+        et = df_strerror(err);
+    if (err < 0 && !j->fail_reason && df_http_req_is_cert_error(req)) {
+        /* Blocks the URL like a connect failure, but only for registrations with the same
+         * TLS settings (sn_api): the cure is another CA, not waiting. */
+        job_fail(j, 0, 1, "TLS verification of %s failed: %s (register with its CA: dfget "
+                 "--cacerts, or --insecure)", j->raw_url, et);
+        j->is_cert_error = 1;
+    } else if (err < 0 && !j->fail_reason) {
         if (!j->is_headers_done)
-            job_fail(j, 0, 1, "cannot reach origin for %s: %s", j->raw_url,
-                     et && *et ? et : df_strerror(err));
+            job_fail(j, 0, 1, "cannot reach origin for %s: %s", j->raw_url, et);
         else
             job_fail(j, (int)status, 0, "origin transfer of %s failed after %llu bytes: %s",
-                     j->raw_url, (unsigned long long)df_http_req_bytes(req),
-                     et && *et ? et : df_strerror(err));
+                     j->raw_url, (unsigned long long)df_http_req_bytes(req), et);
     } else if (err == 0 && !j->is_headers_done) {
         job_fail(j, (int)status, 0, "origin sent no response for %s", j->raw_url);
     }
@@ -573,6 +580,8 @@ static void start_request(struct sn_cdn_job *j)
         .low_speed_window_ms = 60000,
         .is_follow_redirects = 1,
         .is_insecure = t->is_insecure,
+        .ca_pem = t->ca_pem, /* copied by the client */
+        .ca_pem_len = t->ca_pem_len,
     };
     int err = 0;
     j->req = df_http_req_start(c->http, &o, on_headers, on_data, on_done, j, &err);
@@ -651,6 +660,9 @@ int sn_cdn_trigger(struct sn_cdn *c, struct sn_task *t)
     t->sched.cdn_state = SN_SCHED_CDN_RUNNING;
     free(t->fail_reason);
     t->fail_reason = NULL;
+    t->unreachable_until_ms = 0; /* a new attempt lifts an earlier block (a cert block can be
+                                    passed by a registration with other TLS settings) */
+    t->is_cert_block = 0;
     if (!t->is_reg_ready) {
         struct timeval tv = {.tv_sec = SN_CDN_READY_TIMEOUT_MS / 1000,
                              .tv_usec = (SN_CDN_READY_TIMEOUT_MS % 1000) * 1000};

@@ -64,6 +64,7 @@ struct sn_cdn_job {
     char *fail_reason;                  /* first failure reason (heap) */
     int fail_status;                    /* HTTP status behind it, 0 if none */
     int is_unreachable;                 /* the failure blocks the URL (404 / connect error) */
+    int is_cert_error;                  /* ... because the origin's certificate failed */
     char *etag, *last_modified;         /* of the response */
     uint64_t start_raw;                 /* origin offset of the body's first byte */
     struct sn_cdn_chunk *q_head, *q_tail; /* body not yet handed to the worker */

@@ -1,7 +1,9 @@
 /* Registration / pull request decoding and validation. The registration accepts what the Go
  * dfget sends (JSON, keys like rawUrl/taskUrl/cid/ip matched case-insensitively) and what the
  * Python dfget sent (form with repeated `headers`). Port rule: 0 or 1024-65535 (Dragonfly's
- * 15000-65000 rejected the legitimate 65001, issue #1479). */
+ * 15000-65000 rejected the legitimate 65001, issue #1479). rootCAs are decoded and parsed
+ * here (OpenSSL, in memory) so that a bad certificate is a 400 naming the entry, not a TLS
+ * failure of the CDN later. */
 #include "sn_req.h"
 
 #include <errno.h>
@@ -11,6 +13,9 @@
 #include <strings.h>
 
 #include <jansson.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 
 #include "df_json.h"
 #include "df_proto.h"
@@ -30,6 +35,10 @@ void sn_req_reg_cleanup(struct sn_reg_req *r)
     free(r->headers);
     r->headers = NULL;
     r->nheaders = 0;
+    free(r->root_cas_pem);
+    r->root_cas_pem = NULL;
+    r->root_cas_len = 0;
+    r->nroot_cas = 0;
 }
 
 /* String fields of a registration, shared by the JSON and the form decoder (keys matched
@@ -106,6 +115,133 @@ static int add_header(struct sn_reg_req *r, const char *h, char err[DF_ERR_LEN])
     r->headers = df_xrealloc(r->headers, (r->nheaders + 1) * sizeof(*r->headers));
     r->headers[r->nheaders++] = df_xasprintf("%.*s: %s", (int)(colon - h), h, v);
     return 0;
+}
+
+/* ---- rootCAs --------------------------------------------------------------------------- */
+
+static int b64_value(unsigned char c)
+{
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    if (c == '+')
+        return 62;
+    if (c == '/')
+        return 63;
+    return -1;
+}
+
+/* Standard base64 (RFC 4648 §4) into out (room for n * 3 / 4 + 3 bytes). Padding optional;
+ * CR, LF and tab are skipped (MIME line breaks). A space is skipped too in JSON, but in a form
+ * it is a '+' that a client did not percent-encode (form decoding turned it into a space).
+ * Returns the decoded length, or -1 when the text is not base64. */
+static long b64_decode(const char *in, size_t n, unsigned char *out, int is_form)
+{
+    uint32_t acc = 0;
+    int bits = 0, is_pad = 0;
+    size_t len = 0, ndigits = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)in[i];
+        if (c == '\r' || c == '\n' || c == '\t' || (c == ' ' && !is_form))
+            continue;
+        if (c == '=') {
+            is_pad = 1;
+            continue;
+        }
+        int v = b64_value(c == ' ' ? '+' : c);
+        if (v < 0 || is_pad) /* not base64, or data after the padding */
+            return -1;
+        ndigits++;
+        acc = (acc << 6) | (uint32_t)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            out[len++] = (unsigned char)(acc >> bits);
+            acc &= (1u << bits) - 1;
+        }
+    }
+    return ndigits % 4 == 1 ? -1 : (long)len;
+}
+
+static int no_passphrase(char *buf, int size, int rwflag, void *u)
+{
+    (void)buf;
+    (void)size;
+    (void)rwflag;
+    (void)u;
+    return -1; /* never prompt: a daemon has no terminal, and CA files hold no secrets */
+}
+
+/* Certificates in a PEM text, parsed the way libcurl loads a CA blob (PEM_X509_INFO_read_bio:
+ * any malformed block fails the whole text). -1 when the text does not parse. */
+static int count_pem_certs(const unsigned char *pem, size_t n)
+{
+    BIO *bio = BIO_new_mem_buf(pem, (int)n);
+    DF_ASSERT(bio);
+    STACK_OF(X509_INFO) *infos = PEM_X509_INFO_read_bio(bio, NULL, no_passphrase, NULL);
+    int count = infos ? 0 : -1;
+    for (int i = 0; infos && i < sk_X509_INFO_num(infos); i++)
+        if (sk_X509_INFO_value(infos, i)->x509)
+            count++;
+    sk_X509_INFO_pop_free(infos, X509_INFO_free);
+    BIO_free(bio);
+    ERR_clear_error(); /* leave no stale error for the next OpenSSL user on this thread */
+    return count;
+}
+
+/* Decodes one rootCAs entry (base64 of a PEM file, or PEM text) and appends it to the bundle. */
+static int add_root_ca(struct sn_reg_req *r, const char *s, size_t n, int is_form,
+                       char err[DF_ERR_LEN])
+{
+    size_t idx = r->nroot_cas;
+    if (idx >= SN_REQ_MAX_ROOT_CAS) {
+        snprintf(err, DF_ERR_LEN, "too many rootCAs (max %d)", SN_REQ_MAX_ROOT_CAS);
+        return -EINVAL;
+    }
+    while (n && (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n')) {
+        s++;
+        n--;
+    }
+    unsigned char *pem = df_xmalloc(n + 4); /* room for the text or its decoded bytes */
+    long len;
+    int rc = -EINVAL;
+    if (n >= 10 && memcmp(s, "-----BEGIN", 10) == 0) { /* '-' is no base64 digit */
+        memcpy(pem, s, n);
+        len = (long)n;
+    } else if ((len = b64_decode(s, n, pem, is_form)) < 0) {
+        snprintf(err, DF_ERR_LEN, "rootCAs[%zu] is neither base64 nor PEM text", idx);
+        goto out;
+    }
+    if (r->root_cas_len + (size_t)len + 1 > SN_REQ_MAX_ROOT_CAS_BYTES) {
+        snprintf(err, DF_ERR_LEN, "rootCAs larger than %u KiB in total",
+                 SN_REQ_MAX_ROOT_CAS_BYTES >> 10);
+        goto out;
+    }
+    if (memchr(pem, '\0', (size_t)len)) {
+        snprintf(err, DF_ERR_LEN, "rootCAs[%zu] is binary, not PEM text", idx);
+        goto out;
+    }
+    int ncerts = count_pem_certs(pem, (size_t)len);
+    if (ncerts <= 0) {
+        snprintf(err, DF_ERR_LEN, "rootCAs[%zu] %s", idx,
+                 ncerts < 0 ? "is not valid PEM" : "holds no PEM certificate");
+        goto out;
+    }
+    int has_nl = len > 0 && pem[len - 1] == '\n';
+    r->root_cas_pem = df_xrealloc(r->root_cas_pem, r->root_cas_len + (size_t)len + 2);
+    memcpy(r->root_cas_pem + r->root_cas_len, pem, (size_t)len);
+    r->root_cas_len += (size_t)len;
+    if (!has_nl) /* the next entry's BEGIN line must start a line */
+        r->root_cas_pem[r->root_cas_len++] = '\n';
+    r->root_cas_pem[r->root_cas_len] = '\0';
+    r->nroot_cas++;
+    rc = 0;
+out:
+    free(pem);
+    return rc;
 }
 
 const char *sn_req_range_header(const struct sn_reg_req *r)
@@ -246,6 +382,28 @@ static int decode_json(const char *body, size_t len, struct sn_reg_req *r, char 
         rc = -EINVAL;
         goto out;
     }
+    json_t *cas = df_json_get_ci(o, "rootCAs");
+    if (cas && !json_is_array(cas) && !json_is_null(cas)) {
+        snprintf(err, DF_ERR_LEN, "rootCAs must be an array of strings");
+        rc = -EINVAL;
+        goto out;
+    }
+    if (json_array_size(cas) > SN_REQ_MAX_ROOT_CAS) { /* before decoding any of them */
+        snprintf(err, DF_ERR_LEN, "too many rootCAs (max %d)", SN_REQ_MAX_ROOT_CAS);
+        rc = -EINVAL;
+        goto out;
+    }
+    size_t ci;
+    json_t *ca;
+    json_array_foreach(cas, ci, ca) {
+        if (!json_is_string(ca)) {
+            snprintf(err, DF_ERR_LEN, "rootCAs must be an array of strings");
+            rc = -EINVAL;
+            goto out;
+        }
+        if ((rc = add_root_ca(r, json_string_value(ca), json_string_length(ca), 0, err)) < 0)
+            goto out;
+    }
 out:
     json_decref(o);
     return rc;
@@ -297,6 +455,9 @@ static int decode_form(const char *body, size_t len, struct sn_reg_req *r, char 
                 }
             } else if (!known && strcasecmp(p, "headers") == 0) {
                 if ((rc = add_header(r, val, err)) < 0)
+                    goto out;
+            } else if (!known && strcasecmp(p, "rootCAs") == 0) {
+                if ((rc = add_root_ca(r, val, strlen(val), 1, err)) < 0)
                     goto out;
             } else if (!known && strcasecmp(p, "dfdaemon") == 0) {
                 r->is_dfdaemon = strcasecmp(val, "true") == 0 || strcmp(val, "1") == 0;

@@ -12,6 +12,8 @@
 
 #define SN_REQ_MAX_HEADERS 64
 #define SN_REQ_MAX_HEADER_LEN 8192
+#define SN_REQ_MAX_ROOT_CAS 16                /* rootCAs entries per registration */
+#define SN_REQ_MAX_ROOT_CAS_BYTES (256u << 10) /* decoded PEM bytes of all entries together */
 
 /* A registration. Strings are heap copies owned by the struct ("" when absent, never NULL). */
 struct sn_reg_req {
@@ -31,12 +33,21 @@ struct sn_reg_req {
     int is_insecure;
     char **headers;       /* "Key: Value" lines, validated (no CR/LF, non-empty key) */
     size_t nheaders;
+    char *root_cas_pem;   /* rootCAs decoded and concatenated into one PEM bundle (each
+                             entry ends with a newline), NUL-terminated; NULL when none */
+    size_t root_cas_len;  /* bytes of root_cas_pem, < SN_REQ_MAX_ROOT_CAS_BYTES */
+    size_t nroot_cas;     /* entries, ≤ SN_REQ_MAX_ROOT_CAS; each holds ≥ 1 certificate */
 };
 
 /* Decodes and validates a registration body. is_form: body is form-encoded (else JSON).
  * Returns 0, or -EINVAL with err set ("invalid JSON at line 1: ...", "hostName is required",
- * "port 80 out of range (0 or 1024-65535)", "rawUrl must be an http or https URL"). On error
- * r is cleaned up. */
+ * "port 80 out of range (0 or 1024-65535)", "rawUrl must be an http or https URL",
+ * "rootCAs[1] holds no PEM certificate", "too many rootCAs (max 16)"). On error r is cleaned
+ * up.
+ * rootCAs (spec §2.3): a JSON array of strings, each the base64 of a PEM file (what the Go
+ * dfget's [][]byte encodes to, and ours sends); a string that already is PEM text ("-----BEGIN")
+ * is taken as is. In a form, one `rootCAs` field per entry. Every entry must decode and hold at
+ * least one X.509 certificate (parsed with OpenSSL, in memory). */
 int sn_req_decode_registry(const char *body, size_t len, int is_form, struct sn_reg_req *r,
                            char err[DF_ERR_LEN]) __attribute__((warn_unused_result));
 void sn_req_reg_cleanup(struct sn_reg_req *r);

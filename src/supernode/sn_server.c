@@ -15,7 +15,7 @@
 #include "df_workpool.h"
 #include "sn_cdn.h"
 
-#define SN_API_MAX_BODY (1u << 20) /* registration bodies are < 1 KiB; 1 MiB cap → 413 */
+#define SN_API_MAX_BODY (1u << 20) /* registrations: < 1 KiB, ≤ ~350 KiB with rootCAs; → 413 */
 
 static void on_http_reply(const char *route, int status, void *arg)
 {

@@ -50,6 +50,7 @@ static void task_free(struct sn_task *t)
     for (size_t i = 0; i < t->nheaders; i++)
         free(t->headers[i]);
     free(t->headers);
+    free(t->ca_pem);
     free(t->task_url);
     free(t->raw_url);
     free(t->md5);
@@ -126,6 +127,31 @@ void sn_task_set_headers(struct sn_task *t, char *const *headers, size_t n)
     for (size_t i = 0; i < n; i++)
         t->headers[i] = df_xstrdup(headers[i]);
     t->nheaders = n;
+}
+
+void sn_task_set_tls(struct sn_task *t, int is_insecure, const char *ca_pem, size_t len,
+                     size_t n_root_cas)
+{
+    free(t->ca_pem);
+    t->ca_pem = NULL;
+    t->ca_pem_len = 0;
+    t->n_root_cas = 0;
+    t->is_insecure = is_insecure;
+    if (ca_pem && len) {
+        t->ca_pem = df_xmalloc(len + 1);
+        memcpy(t->ca_pem, ca_pem, len);
+        t->ca_pem[len] = '\0';
+        t->ca_pem_len = len;
+        t->n_root_cas = n_root_cas;
+    }
+}
+
+int sn_task_is_same_tls(const struct sn_task *t, int is_insecure, const char *ca_pem, size_t len)
+{
+    if (!ca_pem)
+        len = 0;
+    return !t->is_insecure == !is_insecure && t->ca_pem_len == len &&
+           (len == 0 || memcmp(t->ca_pem, ca_pem, len) == 0);
 }
 
 void sn_task_set_failed(struct sn_task *t, int http_status, const char *reason)

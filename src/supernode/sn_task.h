@@ -42,7 +42,13 @@ struct sn_task {
     char **headers;            /* origin request headers ("Key: Value"), from the registration
                                   that (re)triggered the CDN; never changed while it runs */
     size_t nheaders;
-    int is_insecure;
+    /* Origin TLS, set with the headers by the registration that (re)triggered the CDN, for
+     * every origin request of the task (download, resume, revalidation): */
+    int is_insecure;           /* skip verification */
+    char *ca_pem;              /* the registration's rootCAs as one PEM bundle, trusted besides
+                                  the system store (df_http_opts.ca_pem); NULL = none */
+    size_t ca_pem_len;
+    size_t n_root_cas;         /* entries it came from (for /api/v1/tasks) */
 
     int64_t http_length;       /* origin length; -1 unknown */
     uint32_t piece_size;       /* bytes incl. wrapper; 0 until decided */
@@ -51,6 +57,8 @@ struct sn_task {
     char *fail_reason;         /* heap, set when FAILED */
     int fail_http_status;      /* 404/401/407/5xx or 0 */
     int64_t unreachable_until_ms; /* 404 / connect failure: refuse registrations until then */
+    int is_cert_block;         /* that block is a TLS verification failure: it only refuses
+                                  registrations with the same TLS settings (sn_task_is_same_tls) */
     int64_t access_ms;         /* last register/pull (monotonic) */
     int64_t wrapped_length;    /* CDN file length; -1 until known */
     char real_md5[65];         /* whole raw file, "" until SUCCESS */
@@ -108,6 +116,12 @@ void sn_task_ref(struct sn_task *t);
 void sn_task_unref(struct sn_task *t);
 /* Replaces the origin headers (copied). */
 void sn_task_set_headers(struct sn_task *t, char *const *headers, size_t n);
+/* Replaces the origin TLS settings: is_insecure, and the CA bundle ca_pem (len bytes, copied;
+ * NULL/0 = none) from n_root_cas rootCAs entries. */
+void sn_task_set_tls(struct sn_task *t, int is_insecure, const char *ca_pem, size_t len,
+                     size_t n_root_cas);
+/* 1 when these TLS settings equal the task's (same insecure flag, byte-equal CA bundle). */
+int sn_task_is_same_tls(const struct sn_task *t, int is_insecure, const char *ca_pem, size_t len);
 void sn_task_set_failed(struct sn_task *t, int http_status, const char *reason);
 /* Fixes the piece size / length and sizes the digest table and scheduler for them. */
 void sn_task_set_geometry(struct sn_task *t, int64_t http_length, uint32_t piece_size);

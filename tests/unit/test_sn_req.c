@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <openssl/evp.h>
 
 #include "df_http_server.h"
 #include "sn_req.h"
@@ -110,6 +111,217 @@ static void test_form(void **state)
                      -EINVAL);
 }
 
+/* ---- rootCAs ---------------------------------------------------------------------------- */
+
+/* A self-signed P-256 CA (CN=unit-ca), PEM. */
+static const char unit_ca[] =
+    "-----BEGIN CERTIFICATE-----\n"
+    "MIIBezCCASGgAwIBAgIURj5+MLxRLe+lZZurTxr+/kTIGUYwCgYIKoZIzj0EAwIw\n"
+    "EjEQMA4GA1UEAwwHdW5pdC1jYTAgFw0yNjExMjgxMDQ5NTFaGA8yMTI2MTEwNDEw\n"
+    "NDk1MVowEjEQMA4GA1UEAwwHdW5pdC1jYTBZMBMGByqGSM49AgEGCCqGSM49AwEH\n"
+    "A0IABCJacg0/2li/SJ3l6UFty8xKpSy+Wf6m+s3D00QpDBAhPGHEdWhPwgxSRLgS\n"
+    "5RZpkHPYXeisUkJwB8Nr4PVzTfajUzBRMB0GA1UdDgQWBBTOFpO3INVP6TNTYjx+\n"
+    "CfrV8+viRTAfBgNVHSMEGDAWgBTOFpO3INVP6TNTYjx+CfrV8+viRTAPBgNVHRMB\n"
+    "Af8EBTADAQH/MAoGCCqGSM49BAMCA0gAMEUCIQCK6Ib1cCHkBDzDyzkRNPkYigxF\n"
+    "J1RqnTuRPkgXr8nDEgIgTDZlaCmu9kleHwyo+Dutn6idZqe3UWvWblRnpLU3UNY=\n"
+    "-----END CERTIFICATE-----\n";
+
+#define REG_FIELDS "\"rawUrl\":\"https://o/f\",\"cid\":\"c\",\"ip\":\"i\",\"hostName\":\"h\",\"path\":\"/p\""
+
+/* base64 of s, as dfget sends a --cacerts file (heap). */
+static char *b64(const char *s, size_t n)
+{
+    char *out = malloc(4 * ((n + 2) / 3) + 1);
+    EVP_EncodeBlock((unsigned char *)out, (const unsigned char *)s, (int)n);
+    return out;
+}
+
+/* {REG_FIELDS,"rootCAs":[<entries, each quoted as is>]} (heap) */
+static char *body_with_cas(const char *const *entries, size_t n)
+{
+    size_t len = 256;
+    for (size_t i = 0; i < n; i++)
+        len += strlen(entries[i]) + 4;
+    char *b = malloc(len);
+    size_t off = (size_t)snprintf(b, len, "{" REG_FIELDS ",\"rootCAs\":[");
+    for (size_t i = 0; i < n; i++)
+        off += (size_t)snprintf(b + off, len - off, "%s\"%s\"", i ? "," : "", entries[i]);
+    snprintf(b + off, len - off, "]}");
+    return b;
+}
+
+/* JSON string escaping of the newlines of a PEM text (heap). */
+static char *json_escape_nl(const char *s)
+{
+    char *out = malloc(strlen(s) * 2 + 1), *o = out;
+    for (; *s; s++) {
+        if (*s == '\n') {
+            *o++ = '\\';
+            *o++ = 'n';
+        } else {
+            *o++ = *s;
+        }
+    }
+    *o = '\0';
+    return out;
+}
+
+static void test_root_cas_json(void **state)
+{
+    (void)state;
+    struct sn_reg_req r;
+    char err[DF_ERR_LEN];
+    /* what dfget sends: base64 of the file */
+    char *e1 = b64(unit_ca, strlen(unit_ca));
+    const char *one[] = {e1};
+    char *b = body_with_cas(one, 1);
+    assert_int_equal(decode(b, 0, &r, err), 0);
+    assert_int_equal(r.nroot_cas, 1);
+    assert_int_equal(r.root_cas_len, strlen(unit_ca));
+    assert_string_equal(r.root_cas_pem, unit_ca);
+    sn_req_reg_cleanup(&r);
+    assert_null(r.root_cas_pem);
+    free(b);
+
+    /* a file without a final newline, then PEM text as is, then base64 with MIME line breaks
+     * and no padding: one bundle, each entry on its own lines */
+    size_t nonl = strlen(unit_ca) - 1;
+    char *e2 = b64(unit_ca, nonl);
+    char *e3 = json_escape_nl(unit_ca);
+    char *raw = b64(unit_ca, strlen(unit_ca));
+    size_t rl = strlen(raw);
+    while (rl && raw[rl - 1] == '=')
+        raw[--rl] = '\0';
+    char *e4 = malloc(rl * 2 + 8), *o = e4;
+    for (size_t i = 0; i < rl; i++) {
+        if (i && i % 64 == 0) {
+            memcpy(o, "\\r\\n", 4);
+            o += 4;
+        }
+        *o++ = raw[i];
+    }
+    *o = '\0';
+    const char *three[] = {e2, e3, e4};
+    b = body_with_cas(three, 3);
+    assert_int_equal(decode(b, 0, &r, err), 0);
+    assert_int_equal(r.nroot_cas, 3);
+    assert_int_equal(r.root_cas_len, 3 * strlen(unit_ca));
+    assert_memory_equal(r.root_cas_pem, unit_ca, strlen(unit_ca)); /* newline added */
+    assert_string_equal(r.root_cas_pem + 2 * strlen(unit_ca), unit_ca);
+    sn_req_reg_cleanup(&r);
+    free(b);
+
+    /* null and [] mean none */
+    assert_int_equal(decode("{" REG_FIELDS ",\"rootCAs\":null}", 0, &r, err), 0);
+    assert_int_equal(r.nroot_cas, 0);
+    assert_null(r.root_cas_pem);
+    sn_req_reg_cleanup(&r);
+    assert_int_equal(decode("{" REG_FIELDS ",\"ROOTCAS\":[]}", 0, &r, err), 0);
+    assert_int_equal(r.nroot_cas, 0);
+    sn_req_reg_cleanup(&r);
+    free(e1);
+    free(e2);
+    free(e3);
+    free(raw);
+    free(e4);
+}
+
+static void expect_reject(const char *body, const char *needle)
+{
+    struct sn_reg_req r;
+    char err[DF_ERR_LEN] = "";
+    assert_int_equal(decode(body, 0, &r, err), -EINVAL);
+    if (!strstr(err, needle))
+        fail_msg("error '%s' lacks '%s'", err, needle);
+    assert_null(r.root_cas_pem); /* cleaned up */
+}
+
+static void test_root_cas_rejects(void **state)
+{
+    (void)state;
+    expect_reject("{" REG_FIELDS ",\"rootCAs\":\"abc\"}", "rootCAs must be an array");
+    expect_reject("{" REG_FIELDS ",\"rootCAs\":[1]}", "rootCAs must be an array");
+    expect_reject("{" REG_FIELDS ",\"rootCAs\":[\"a!b\"]}", "rootCAs[0] is neither base64 nor PEM");
+    expect_reject("{" REG_FIELDS ",\"rootCAs\":[\"QUJD=QQ==\"]}", "neither base64"); /* data after = */
+    expect_reject("{" REG_FIELDS ",\"rootCAs\":[\"QUJDR\"]}", "neither base64"); /* 5 digits */
+    /* base64 of "hello": decodes, but no certificate */
+    expect_reject("{" REG_FIELDS ",\"rootCAs\":[\"aGVsbG8=\"]}", "rootCAs[0] holds no PEM certificate");
+    /* a certificate block that does not parse */
+    expect_reject("{" REG_FIELDS ",\"rootCAs\":[\"-----BEGIN CERTIFICATE-----\\nAAAA\\n"
+                  "-----END CERTIFICATE-----\\n\"]}", "rootCAs[0] is not valid PEM");
+    /* NUL bytes (base64 of DER, say; jansson already refuses \u0000 in PEM text) */
+    expect_reject("{" REG_FIELDS ",\"rootCAs\":[\"AAAA\"]}", "rootCAs[0] is binary");
+    char *e = b64(unit_ca, strlen(unit_ca));
+    /* the second entry is named */
+    const char *two[] = {e, "aGVsbG8="};
+    char *b = body_with_cas(two, 2);
+    expect_reject(b, "rootCAs[1] holds no PEM certificate");
+    free(b);
+    /* 17 entries */
+    const char *many[SN_REQ_MAX_ROOT_CAS + 1];
+    for (size_t i = 0; i <= SN_REQ_MAX_ROOT_CAS; i++)
+        many[i] = e;
+    b = body_with_cas(many, SN_REQ_MAX_ROOT_CAS + 1);
+    expect_reject(b, "too many rootCAs (max 16)");
+    free(b);
+    free(e);
+    /* 5 × 60 KiB (text before a PEM block is legal, the parser skips it) > 256 KiB in total */
+    size_t big = 60u << 10;
+    char *pad = malloc(big + sizeof(unit_ca));
+    for (size_t i = 0; i < big; i++)
+        pad[i] = (i % 64 == 63) ? '\n' : 'x';
+    memcpy(pad + big, unit_ca, sizeof(unit_ca));
+    char *eb = b64(pad, strlen(pad));
+    const char *five[] = {eb, eb, eb, eb, eb};
+    b = body_with_cas(five, 4);
+    struct sn_reg_req r;
+    char err[DF_ERR_LEN];
+    assert_int_equal(decode(b, 0, &r, err), 0); /* 4 × 60 KiB fit */
+    assert_int_equal(r.nroot_cas, 4);
+    sn_req_reg_cleanup(&r);
+    free(b);
+    b = body_with_cas(five, 5);
+    expect_reject(b, "rootCAs larger than 256 KiB in total");
+    free(b);
+    free(eb);
+    free(pad);
+}
+
+static void test_root_cas_form(void **state)
+{
+    (void)state;
+    struct sn_reg_req r;
+    char err[DF_ERR_LEN];
+    /* base64 with '+' digits, sent in a form without percent-encoding them (form decoding makes
+     * them spaces), and the same entry properly encoded */
+    size_t n = strlen(unit_ca) + 4;
+    char *text = malloc(n + 1);
+    snprintf(text, n + 1, ">>>\n%s", unit_ca);
+    char *e = b64(text, n);
+    assert_non_null(strchr(e, '+'));
+    size_t el = strlen(e);
+    char *enc = malloc(el * 3 + 1), *o = enc;
+    for (size_t i = 0; i < el; i++)
+        o += sprintf(o, (e[i] == '+' || e[i] == '/' || e[i] == '=') ? "%%%02X" : "%c", e[i]);
+    size_t bl = el + strlen(enc) + 256;
+    char *b = malloc(bl);
+    snprintf(b, bl, "rawUrl=https://o/f&cid=c&ip=i&hostName=h&path=/p&rootCAs=%s&RootCAs=%s", e,
+             enc);
+    assert_int_equal(decode(b, 1, &r, err), 0);
+    assert_int_equal(r.nroot_cas, 2);
+    assert_int_equal(r.root_cas_len, 2 * n);
+    assert_memory_equal(r.root_cas_pem, text, n);
+    assert_memory_equal(r.root_cas_pem + n, text, n);
+    sn_req_reg_cleanup(&r);
+    snprintf(b, bl, "rawUrl=https://o/f&cid=c&ip=i&hostName=h&path=/p&rootCAs=aGVsbG8%%3D");
+    assert_int_equal(decode(b, 1, &r, err), -EINVAL);
+    assert_non_null(strstr(err, "rootCAs[0] holds no PEM certificate"));
+    free(b);
+    free(enc);
+    free(e);
+    free(text);
+}
+
 static void test_query_and_pull(void **state)
 {
     (void)state;
@@ -179,6 +391,9 @@ int main(void)
         cmocka_unit_test(test_json_keys_case_insensitive),
         cmocka_unit_test(test_json_rejects),
         cmocka_unit_test(test_form),
+        cmocka_unit_test(test_root_cas_json),
+        cmocka_unit_test(test_root_cas_rejects),
+        cmocka_unit_test(test_root_cas_form),
         cmocka_unit_test(test_query_and_pull),
         cmocka_unit_test(test_strip_version),
     };

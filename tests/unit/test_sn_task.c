@@ -94,6 +94,34 @@ static void test_refs_and_pieces(void **state)
     sn_registry_cleanup(&r);
 }
 
+/* Origin TLS settings kept with the task, and the comparison that decides whether a
+ * registration may pass a TLS-verification block (sn_api). */
+static void test_tls_settings(void **state)
+{
+    (void)state;
+    struct sn_registry reg;
+    sn_registry_init(&reg);
+    struct sn_task *t = sn_registry_add(&reg, ID1, "https://o/f", "https://o/f", NULL, NULL, NULL);
+    assert_int_equal(sn_task_is_same_tls(t, 0, NULL, 0), 1);
+    assert_int_equal(sn_task_is_same_tls(t, 1, NULL, 0), 0);
+    assert_int_equal(sn_task_is_same_tls(t, 0, "A", 1), 0);
+    sn_task_set_tls(t, 0, "PEM-A\n", 6, 1);
+    assert_int_equal(t->ca_pem_len, 6);
+    assert_string_equal(t->ca_pem, "PEM-A\n");
+    assert_int_equal(t->n_root_cas, 1);
+    assert_int_equal(sn_task_is_same_tls(t, 0, "PEM-A\n", 6), 1);
+    assert_int_equal(sn_task_is_same_tls(t, 0, "PEM-B\n", 6), 0);
+    assert_int_equal(sn_task_is_same_tls(t, 0, "PEM-A\nX", 7), 0);
+    assert_int_equal(sn_task_is_same_tls(t, 2, "PEM-A\n", 6), 0); /* insecure: any non-zero */
+    assert_int_equal(sn_task_is_same_tls(t, 0, NULL, 0), 0);
+    sn_task_set_tls(t, 1, NULL, 0, 0); /* a later CDN restart without CAs drops them */
+    assert_null(t->ca_pem);
+    assert_int_equal(t->n_root_cas, 0);
+    assert_int_equal(sn_task_is_same_tls(t, 7, NULL, 5), 1); /* NULL pem: length ignored */
+    sn_task_set_tls(t, 0, "PEM-C\n", 6, 1); /* freed with the task (ASan checks) */
+    sn_registry_cleanup(&reg);
+}
+
 static void test_gc(void **state)
 {
     (void)state;
@@ -150,6 +178,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_map),
         cmocka_unit_test(test_refs_and_pieces),
+        cmocka_unit_test(test_tls_settings),
         cmocka_unit_test(test_gc),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
