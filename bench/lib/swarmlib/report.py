@@ -78,11 +78,30 @@ def markdown(doc):
     cfg = doc["config"]
     ts = doc["tstar_s"]
     lines = []
-    lines.append("## Swarm: N=%d, F=%s, links %s up / %s down (origin %s up, supernode %s up)%s"
+    img = doc.get("image")
+    if img:
+        lines.append("## Swarm, image mode: N=%d, a %d-layer image of %s random data, F = %d "
+                     "bytes as pushed (manifest + config + gzipped layers), links %s up / %s "
+                     "down (origin %s up, supernode %s up)%s"
+                     % (cfg["peers"], len(img["layers"]), cfg["size"], img["total_bytes"],
+                        cfg["uplink"], cfg["downlink"], cfg["origin_rate"], cfg["sn_uplink"],
+                        (", a quarter of the hosts at %s" % cfg["slow_quarter"])
+                        if cfg.get("slow_quarter") else ""))
+        lines.append("")
+        lines.append("Every host runs `skopeo copy docker://<registry>/%s:%s %s:<out>`: direct = "
+                     "from Debian's docker-registry at %s; damselfly = from its own dfdaemon at "
+                     "127.0.0.1 (registry_mirror.remote = the registry, --node = the supernode). "
+                     "Done = skopeo exit 0; every blob's size and SHA-256 checked. Origin egress "
+                     "= the registry's namespace."
+                     % (img["repo"], img["tag"], cfg.get("image_dest", "dir"),
+                        img["registry"]))
+        lines.append("")
+    else:
+        lines.append("## Swarm: N=%d, F=%s, links %s up / %s down (origin %s up, supernode %s up)%s"
                  % (cfg["peers"], cfg["size"], cfg["uplink"], cfg["downlink"], cfg["origin_rate"],
                     cfg["sn_uplink"], (", a quarter of the hosts at %s" % cfg["slow_quarter"])
                     if cfg.get("slow_quarter") else ""))
-    lines.append("")
+        lines.append("")
     lines.append("T* = %.2f s (Kumar-Ross: origin %.2f s, slowest download %.2f s, aggregate "
                  "upload %.2f s). TCP/IP over Ethernet at MTU %d carries at most %.1f%% of a "
                  "link as payload, so even a lone transfer takes >= %.3f x T*."
@@ -117,9 +136,10 @@ def markdown(doc):
     dfs = [r for r in doc["systems"] if r.get("bytes_share") and r["system"] == "damselfly"]
     for r in dfs:
         b = r["bytes_share"]
-        lines.append("damselfly bytes received (dfget summary lines, all hosts): source %.1f%%, "
-                     "supernode %.1f%%, peers %.1f%%." % (100 * b["source"], 100 * b["supernode"],
-                                                          100 * b["peers"]))
+        lines.append("damselfly bytes received (%s, all hosts, as a share of N x F): source "
+                     "%.1f%%, supernode %.1f%%, peers %.1f%%."
+                     % ("dfdaemon `blob OK` log lines" if img else "dfget summary lines",
+                        100 * b["source"], 100 * b["supernode"], 100 * b["peers"]))
         lines.append("")
     # per-host completion times
     run = [r for r in doc["systems"] if r["status"] != "SKIPPED" and r.get("hosts")]
@@ -186,8 +206,10 @@ def plot_cdf(doc, png_path, workdir):
         f.write('set terminal pngcairo size 900,560 font "sans,11"\n')
         f.write("set output '%s'\n" % png_path)
         slow = (", 1/4 at %s" % cfg["slow_quarter"]) if cfg.get("slow_quarter") else ""
-        f.write('set title "Completion-time CDF: N=%d, F=%s, %s links%s (T* = %.1f s)"\n'
-                % (cfg["peers"], cfg["size"], cfg["uplink"], slow, doc["tstar_s"]))
+        what = ("%d-layer image of %s" % (cfg.get("layers") or 0, cfg["size"])
+                if cfg.get("mode") == "image" else "F=%s" % cfg["size"])
+        f.write('set title "Completion-time CDF: N=%d, %s, %s links%s (T* = %.1f s)"\n'
+                % (cfg["peers"], what, cfg["uplink"], slow, doc["tstar_s"]))
         f.write('set xlabel "completion time / T*  (log scale)"\n')
         f.write('set ylabel "fraction of hosts done"\n')
         f.write("set key bottom right\nset grid\nset yrange [0:1.05]\n")

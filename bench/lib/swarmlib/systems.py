@@ -34,18 +34,21 @@ class Fail(Exception):
 
 
 class Ctx:
-    def __init__(self, topo, reaper, work, src_path, size, sha, tstar, args, log):
+    def __init__(self, topo, reaper, work, src_path, size, sha, tstar, args, log, image=None):
         self.topo = topo
         self.reaper = reaper
         self.work = work
-        self.src_path = src_path
-        self.src_name = os.path.basename(src_path)
         self.size = size
         self.sha = sha
         self.tstar = tstar
         self.args = args
         self.log = log
-        self.url = "http://%s/%s" % (topo.origin.ip, self.src_name)
+        # file mode: the file nginx serves; image mode: src_path is None and image is the
+        # pushed image (see swarmlib.image.Image)
+        self.src_path = src_path
+        self.src_name = os.path.basename(src_path) if src_path else None
+        self.url = "http://%s/%s" % (topo.origin.ip, self.src_name) if src_path else None
+        self.image = image
 
 
 def listening(ns, port):
@@ -181,15 +184,16 @@ class Aria2:
 class Damselfly:
     name = "damselfly"
     title = "damselfly (supernode + dfget)"
+    client_bin = "dfget"
 
     def setup(self, ctx):
         bdir = ctx.args.bin_dir
         self.sn_bin = os.path.join(bdir, "supernode") if bdir else None
-        self.dfget_bin = os.path.join(bdir, "dfget") if bdir else None
+        self.dfget_bin = os.path.join(bdir, self.client_bin) if bdir else None
         for b in (self.sn_bin, self.dfget_bin):
             if not b or not os.access(b, os.X_OK):
-                raise Skip("binary not found: %s (build supernode and dfget, or pass --bin-dir)"
-                           % (b or "<no --bin-dir>"))
+                raise Skip("binary not found: %s (build supernode and %s, or pass --bin-dir)"
+                           % (b or "<no --bin-dir>", self.client_bin))
         s = ctx.topo.sn
         home = os.path.join(ctx.work, "supernode")
         os.makedirs(home, exist_ok=True)
@@ -263,6 +267,148 @@ def info_hash(torrent):
 SYSTEMS = {"direct": Direct, "aria2": Aria2, "damselfly": Damselfly}
 
 
+# ---- image mode: skopeo pulls a multi-layer image from docker-registry -----------------
+DFD_PORT = 65001
+
+
+class _ImagePull:
+    """Common part of the image-mode systems: the client is `skopeo copy docker://... oci:OUT`
+    (or dir:OUT), a host is done when skopeo exits 0, and every blob in OUT is checked against
+    the pushed manifest (size and SHA-256; skopeo verifies the digests itself as well).
+    skopeo copies the layers in parallel (up to 6) into oci:, one after another into dir:
+    (containers/image only runs parallel copies into destinations with a thread-safe PutBlob)."""
+
+    def _skopeo(self, ctx, host, hdir, registry):
+        out = os.path.join(hdir, "img")          # skopeo creates it
+        img = ctx.image
+        dest = ctx.args.image_dest
+        argv = img.skopeo_argv(["copy", "--retry-times", "0", "--src-tls-verify=false",
+                                "docker://%s/%s:%s" % (registry, img.repo, img.tag),
+                                "%s:%s" % (dest, out) + (":" + img.tag if dest == "oci" else "")])
+        return argv, out
+
+    def client_env(self, ctx, host, hdir):
+        return ctx.image.skopeo_env(hdir)
+
+    def done_time(self, ctx, host, hdir, proc):
+        return proc.end_t if proc.done and proc.exit_code == 0 else None
+
+    def verify(self, ctx, host, hdir, proc):
+        return ctx.image.verify_output(proc.output, ctx.args.image_dest)
+
+
+class ImageDirect(_ImagePull):
+    name = "direct"
+    title = "direct (skopeo from docker-registry)"
+
+    def setup(self, ctx):
+        return []
+
+    def client(self, ctx, host, hdir):
+        return self._skopeo(ctx, host, hdir, ctx.image.registry)
+
+    def host_bytes(self, ctx, host, hdir, proc):
+        return {}
+
+
+BLOB_LOG_RE = re.compile(
+    r"OK repo=\S+ digest=(sha256:[0-9a-f]{64}) size=(\d+) time=([\d.]+)s from=(\w+) "
+    r"source=(\d+) supernode=(\d+) peers=(\d+)")
+
+
+class ImageDamselfly(_ImagePull, Damselfly):
+    """supernode on its host; on every host a dfdaemon (own work home, --node the supernode,
+    registry_mirror.remote the registry, 127.0.0.1:65001); skopeo pulls through it."""
+    name = "damselfly"
+    title = "damselfly (supernode + dfdaemon, skopeo via 127.0.0.1:%d)" % DFD_PORT
+    client_bin = "dfdaemon"
+
+    def setup(self, ctx):
+        services = Damselfly.setup(self, ctx)      # the supernode (raises Skip / Fail)
+        sysdir = os.path.join(ctx.work, self.name)
+        extra = shlex.split(ctx.args.dfdaemon_args)
+        if not any(a == "--ratelimit" or a.startswith("--ratelimit=") for a in extra):
+            # dfdaemon's default (20M = 20 MiB/s = 168 Mbit/s) would cap the uploader below a
+            # 200 Mbit/s link; tc shapes the links, so the daemon gets a limit far above them.
+            extra = ["--ratelimit", ctx.args.dfdaemon_ratelimit] + extra
+        self.dfds = {}
+        for h in ctx.topo.hosts:
+            hdir = os.path.join(sysdir, h.role)
+            home = os.path.join(hdir, "dfd-home")
+            os.makedirs(home, exist_ok=True)
+            conf = os.path.join(hdir, "dfdaemon.yml")
+            with open(conf, "w") as f:
+                f.write("registry_mirror:\n  remote: http://%s\n" % ctx.image.registry)
+            argv = [self.dfget_bin, "--config", conf, "--port", str(DFD_PORT),
+                    "--workHome", home, "--node", "%s:%d" % (ctx.topo.sn.ip, SN_PORT)] + extra
+            p = ctx.reaper.spawn(h.ns, argv, "dfdaemon-" + h.role, "service",
+                                 os.path.join(hdir, "dfdaemon.out"))
+            services.append(p)
+            self.services.append(p)
+            self.dfds[h.role] = (p, home)
+        for h in ctx.topo.hosts:
+            p, home = self.dfds[h.role]
+            ok = procs_mod.wait_for(lambda: (ctx.reaper.reap() or True) and
+                                    (p.done or listening(h.ns, DFD_PORT)), 20)
+            if p.done or not ok:
+                raise Fail("dfdaemon on %s did not start (exit %s): %s" %
+                           (h.role, p.exit_code, tail(p.stderr_path) or
+                            tail(os.path.join(home, "logs", "dfdaemon.log"))))
+        # each dfdaemon finds or starts its uploader before it listens; say if one has none
+        for h in ctx.topo.hosts:
+            logf = os.path.join(self.dfds[h.role][1], "logs", "dfdaemon.log")
+            try:
+                with open(logf, errors="replace") as f:
+                    text = f.read()
+            except OSError:
+                text = ""
+            m = re.search(r"swarm uploader on ([0-9.]+):(\d+)", text)
+            if not m:
+                ctx.log("  damselfly: %s: no uploader (no 'swarm uploader on' line in its "
+                        "dfdaemon log: %s)" % (h.role, tail(logf, 2)))
+            elif m.group(1) != h.ip:
+                ctx.log("  damselfly: %s: uploader on %s, not on the host's %s"
+                        % (h.role, m.group(1), h.ip))
+        return services
+
+    def client(self, ctx, host, hdir):
+        return self._skopeo(ctx, host, hdir, "127.0.0.1:%d" % DFD_PORT)
+
+    def host_bytes(self, ctx, host, hdir, proc):
+        """Bytes by source, summed over the `blob OK` lines of this host's dfdaemon log."""
+        home = self.dfds[host.role][1]
+        try:
+            with open(os.path.join(home, "logs", "dfdaemon.log"), errors="replace") as f:
+                text = f.read()
+        except OSError:
+            return {}
+        src = sn = peers = cache = 0
+        blobs = 0
+        for m in BLOB_LOG_RE.finditer(text):
+            blobs += 1
+            if m.group(4) == "cache":
+                cache += int(m.group(2))
+            src += int(m.group(5))
+            sn += int(m.group(6))
+            peers += int(m.group(7))
+        if not blobs:
+            return {"summary": None}
+        return {"bytes_source": src, "bytes_supernode": sn, "bytes_peers": peers,
+                "bytes_cache": cache, "blobs": blobs}
+
+
+class NotForImages:
+    name = "aria2"
+    title = "aria2 (BitTorrent)"
+
+    def setup(self, ctx):
+        raise Skip("aria2 does not apply in --mode image (no BitTorrent client for registry "
+                   "pulls)")
+
+
+IMAGE_SYSTEMS = {"direct": ImageDirect, "aria2": NotForImages, "damselfly": ImageDamselfly}
+
+
 # ---- the measurement loop -------------------------------------------------------------
 def measure(ctx, system):
     """Runs one system on the topology; returns its result dict (never raises Skip/Fail)."""
@@ -289,8 +435,9 @@ def measure(ctx, system):
                 os.makedirs(hdir, exist_ok=True)
                 hdirs[h.role] = hdir
                 argv, out = system.client(ctx, h, hdir)
+                env = system.client_env(ctx, h, hdir) if hasattr(system, "client_env") else None
                 p = reaper.spawn(h.ns, argv, h.role, "client", os.path.join(hdir, "stdout"),
-                                 os.path.join(hdir, "stderr"), barrier_fd=rfd)
+                                 os.path.join(hdir, "stderr"), barrier_fd=rfd, env_extra=env)
                 p.output = out
                 p.host = h
                 clients.append(p)
@@ -365,8 +512,10 @@ def measure(ctx, system):
         res["cpu_s"]["total"] = (res["cpu_s"]["clients"] + res["cpu_s"]["orphans"] +
                                  sum(v or 0 for v in res["cpu_s"]["services"].values()))
         res["qdisc_drops"] = topo.qdisc_drops() - drops0
-        # peak RSS by namespace kind and process name (nginx is the origin, not the system)
+        # peak RSS by namespace kind and process name (nginx / docker-registry are the origin,
+        # not the system)
         mem.peak.get("origin", {}).pop("nginx", None)
+        mem.peak.get("origin", {}).pop("docker-registry", None)
         res["peak_rss_kib"] = mem.peak
         # per host: time, bytes, SHA-256
         for p in clients:
@@ -377,7 +526,13 @@ def measure(ctx, system):
             if r in done_at:
                 row["time_s"] = done_at[r] - t0
                 row.update(system.host_bytes(ctx, h, hdirs[r], p))
-                if os.path.exists(p.output) and util.sha256_file(p.output) == ctx.sha:
+                if hasattr(system, "verify"):
+                    bad = system.verify(ctx, h, hdirs[r], p)
+                    if bad:
+                        row.update(status="bad-sha256", reason=bad)
+                    else:
+                        row["status"] = "ok"
+                elif os.path.exists(p.output) and util.sha256_file(p.output) == ctx.sha:
                     row["status"] = "ok"
                 else:
                     row["status"] = "bad-sha256"
@@ -387,10 +542,13 @@ def measure(ctx, system):
             else:
                 row.update(status="timeout")
             res["hosts"].append(row)
-            try:
-                os.unlink(p.output)
-            except OSError:
-                pass
+            if os.path.isdir(p.output):
+                shutil.rmtree(p.output, ignore_errors=True)
+            else:
+                try:
+                    os.unlink(p.output)
+                except OSError:
+                    pass
         bad = [row for row in res["hosts"] if row["status"] != "ok"]
         if bad:
             kinds = {}
