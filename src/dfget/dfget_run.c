@@ -293,7 +293,10 @@ static void check_digests(struct run *r, const struct dfget_dl_result *res)
         }
         is_checked = 1;
     }
-    if (!is_checked)
+    if (!is_checked && res->want_sha256[0])
+        DF_LOGI(MOD, "every piece matched the supernode's pieceSha256; file sha256 %s",
+                res->want_sha256);
+    else if (!is_checked)
         DF_LOGW(MOD, "no whole-file digest to check against; relying on the piece digests");
     publish(r);
     return;
