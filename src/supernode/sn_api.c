@@ -280,6 +280,21 @@ static void h_piece_error(struct df_http_call *call, void *arg)
             dst ? dst : "?");
     if (type && id && dst && range)
         sn_verify_piece_error(s, type, id, dst, range);
+    /* A corrupt piece from a peer: its failures now eliminate it even while it serves others
+     * (sn_sched_uploader_corrupt). Only a client of the task can say so. */
+    struct sn_task *t = id ? sn_registry_get(&s->reg, id) : NULL;
+    struct sn_peer *x = t && dst ? sn_task_peer_get(t, dst) : NULL;
+    if (x && type && strcmp(type, "FILE_MD5_NOT_MATCH") == 0 && src &&
+        sn_task_peer_get(t, src) && x != sn_task_peer_get(t, src)) {
+        int was = x->sched.is_eliminated;
+        sn_sched_uploader_corrupt(&t->sched, &x->sched, &s->lim);
+        if (!was && x->sched.is_eliminated) {
+            s->metrics.peers_eliminated++;
+            DF_LOGW("sched", "task %.16s: uploader %s (%s:%d) eliminated: corrupt pieces and "
+                    "%u failures for several clients", t->id, x->cid, x->ip, x->port,
+                    (unsigned)x->sched.service_errors);
+        }
+    }
     df_http_reply(call->req, 200, NULL, NULL, 0);
 }
 

@@ -87,7 +87,7 @@ static int apply_report(struct sn_server *s, struct sn_task *t, struct sn_peer *
         DF_LOGW("sched", "task %.16s: piece %u from peer %s failed for %s: pair blacklisted "
                 "(peer errors %u, client errors %u%s)", t->id, (unsigned)n, x->cid, p->cid,
                 (unsigned)x->sched.service_errors, (unsigned)p->sched.fail_count,
-                p->sched.fail_count > s->lim.failure_limit ? ", client now served by the "
+                sn_sched_client_is_cdn_only(&p->sched, &s->lim) ? ", client now served by the "
                 "supernode only" : "");
     if (x && !was_elim && x->sched.is_eliminated) {
         s->metrics.peers_eliminated++;

@@ -135,6 +135,10 @@ struct sn_sched_client {
     uint32_t up_load;         /* uploads to other clients in flight */
     uint32_t fail_count;      /* clientErrorCount: failed pieces fetched from peers */
     uint32_t service_errors;  /* serviceErrorCount: failures of its uploads */
+    uint32_t serves_ok;       /* its uploads reported successful */
+    uint32_t peer_ok;         /* pieces it got from peers successfully */
+    uint32_t serves_ok_at_fail; /* serves_ok when its first counted failure came */
+    uint32_t corrupt;         /* digest mismatches of its pieces (sn_sched_uploader_corrupt) */
     int is_source;            /* registered an uploader port (port 0 = cdn pattern: never) */
     int is_down;              /* /peer/service/down received (until it registers again) */
     int is_eliminated;        /* failed for several clients: never a source again */
@@ -198,8 +202,24 @@ void sn_sched_peer_down(struct sn_sched_task *t, struct sn_sched_client *c);
  * earlier assignment (dfget repeats its last pull while it waits) and only a success counts.
  * A failure that closes an entry whose source is a live peer X blacklists X for c, counts one
  * clientErrorCount for c and one serviceErrorCount for X, and eliminates X once lim's
- * thresholds are reached; a failure without an entry only blacklists (never counted twice).
+ * thresholds are reached and X either served nobody successfully since its first counted
+ * failure (a dead host) or sent a corrupt piece (sn_sched_uploader_corrupt); a failure without
+ * an entry only blacklists (never counted twice).
  * Returns 0, or -ERANGE when n is not a piece of the task (nothing changes). */
+/* 1 when c is served by the supernode only: more than lim->failure_limit pieces from peers
+ * failed for it, and more than succeeded (a host that cannot reach peers still finishes; a
+ * host on a congested link that loses a few connects among hundreds of good pieces is not
+ * such a host: bench/swarm N = 32 sent 1.9 F from the supernode when 6 failures sufficed). */
+static inline int sn_sched_client_is_cdn_only(const struct sn_sched_client *c,
+                                              const struct sn_sched_limits *lim)
+{
+    return c->fail_count > lim->failure_limit && c->fail_count > c->peer_ok;
+}
+/* A client found a piece from uploader x corrupt (/peer/piece/error FILE_MD5_NOT_MATCH naming
+ * x): from now on x's counted failures eliminate it even if it serves others well (an
+ * uploader that corrupts 1 piece in 3 must go). Checks the elimination thresholds at once. */
+void sn_sched_uploader_corrupt(struct sn_sched_task *t, struct sn_sched_client *x,
+                               const struct sn_sched_limits *lim);
 int sn_sched_report(struct sn_sched_task *t, struct sn_sched_client *c, uint32_t n,
                     int is_success, int32_t dst, const struct sn_sched_limits *lim)
     __attribute__((warn_unused_result));

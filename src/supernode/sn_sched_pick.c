@@ -278,7 +278,7 @@ enum sn_sched_decision sn_sched_pick(struct sn_sched_task *t, struct sn_sched_cl
         return SN_SCHED_LIMITED;
     size_t want = DF_MIN((size_t)(limit - c->nrunning), max_out);
     uint32_t nrun_before = c->nrunning;
-    int is_cdn_only = c->fail_count > lim->failure_limit;
+    int is_cdn_only = sn_sched_client_is_cdn_only(c, lim);
     uint32_t lim_p = piece_limit(t);
     struct cand *buf = df_xmalloc((lim_p ? lim_p : 1) * sizeof(*buf));
     size_t nc = collect(t, c, lim, rng, is_cdn_only, buf);

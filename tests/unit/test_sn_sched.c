@@ -530,6 +530,46 @@ static void fail_from(struct sn_sched_task *t, struct sn_sched_client *c,
     assert_int_equal(sn_sched_report(t, c, piece, 0, src->idx, lim), 0);
 }
 
+/* An uploader that keeps serving others is busy, not bad: failures (e.g. connects that
+ * timed out behind congested queues) blacklist pairs but do not eliminate it, unless it also
+ * sent a corrupt piece. */
+static void test_busy_is_not_bad(void **state)
+{
+    (void)state;
+    struct swarm s;
+    struct sn_sched_limits lim = lim_default();
+    swarm_init(&s);
+    fail_from(&s.t, &s.x, &s.a, 0, &lim);
+    /* A serves ZZ piece 1 fine (via the report) and piece 2 (via piece/suc) */
+    s.zz.running[s.zz.nrunning++] = (struct sn_sched_running){.piece = 1, .src = s.a.idx};
+    s.a.up_load++;
+    assert_int_equal(sn_sched_report(&s.t, &s.zz, 1, 1, s.a.idx, &lim), 0);
+    s.zz.running[s.zz.nrunning++] = (struct sn_sched_running){.piece = 2, .src = s.a.idx};
+    s.a.up_load++;
+    assert_int_equal(sn_sched_holder_add(&s.t, &s.zz, 2), 0);
+    assert_int_equal(s.a.serves_ok, 2);
+    fail_from(&s.t, &s.x, &s.a, 1, &lim);
+    fail_from(&s.t, &s.y, &s.a, 2, &lim);
+    fail_from(&s.t, &s.y, &s.a, 3, &lim);
+    assert_int_equal(s.a.service_errors, 4);
+    assert_false(s.a.is_eliminated);          /* 4 failures, 2 clients, but it serves */
+    assert_true(df_bitmap_test(&s.x.blacklist, (uint32_t)s.a.idx)); /* pairs stay apart */
+    assert_true(df_bitmap_test(&s.y.blacklist, (uint32_t)s.a.idx));
+    /* ZZ got 2 pieces from peers; the failure limit needs more failures than that too */
+    assert_int_equal(s.zz.peer_ok, 2);
+    s.zz.fail_count = lim.failure_limit + 1;
+    s.zz.peer_ok = lim.failure_limit + 1;
+    assert_false(sn_sched_client_is_cdn_only(&s.zz, &lim));
+    s.zz.peer_ok = lim.failure_limit;
+    assert_true(sn_sched_client_is_cdn_only(&s.zz, &lim));
+    s.zz.fail_count = 0;
+    /* a client reports a corrupt piece from A: now its failures count */
+    sn_sched_uploader_corrupt(&s.t, &s.a, &lim);
+    assert_true(s.a.is_eliminated);
+    assert_int_equal(s.t.n_eliminated, 1);
+    swarm_cleanup(&s);
+}
+
 static void test_elimination(void **state)
 {
     (void)state;
@@ -775,6 +815,7 @@ int main(void)
         cmocka_unit_test(test_sources_loads_and_once),
         cmocka_unit_test(test_blacklist_and_failure_limit),
         cmocka_unit_test(test_elimination),
+        cmocka_unit_test(test_busy_is_not_bad),
         cmocka_unit_test(test_service_down),
         cmocka_unit_test(test_stall_rule),
         cmocka_unit_test(test_cdn_spread),

@@ -40,7 +40,8 @@ struct mclient {
     int done[MP], have[MP], bl[MC];
     struct mrun run[MR];
     int nrun;
-    unsigned fail, serr;
+    unsigned fail, serr, sok, sok_at_fail; /* sok: uploads served successfully */
+    unsigned pok;                          /* pieces got from peers successfully */
     int source, down, elim;
     int64_t starve;
 };
@@ -219,7 +220,7 @@ static void check_pick(struct model *m, struct sn_sched_task *t, struct sn_sched
         return;
     }
     size_t want = (size_t)(limit - mc->nrun) < max_out ? (size_t)(limit - mc->nrun) : max_out;
-    int cdn_only = mc->fail > lim->failure_limit;
+    int cdn_only = mc->fail > lim->failure_limit && mc->fail > mc->pok;
     int nclients = MC;
     int share = lim->is_cdn_spread ? (lim->cdn_up_limit + nclients - 1) / nclients : 1 << 30;
     if (share < 1)
@@ -334,6 +335,10 @@ static void m_report(struct model *m, int ci, int p, int ok, int dst,
     }
     if (ok) {
         mc->done[p] = 1;
+        if (counted && src >= 0) {
+            m->c[src].sok++;
+            mc->pok++;
+        }
         return;
     }
     if (src < 0 || src == ci)
@@ -345,11 +350,14 @@ static void m_report(struct model *m, int ci, int p, int ok, int dst,
     if (!counted)
         return;
     mc->fail++;
-    x->serr++;
+    if (x->serr++ == 0)
+        x->sok_at_fail = x->sok;
     int by = 0;
     for (int i = 0; i < MC; i++)
         by += m->c[i].bl[src];
-    if (x->serr >= lim->elim_errors && (unsigned)by >= lim->elim_clients) {
+    /* busy, not bad: it served someone since its first counted failure (no corruption here) */
+    if (x->serr >= lim->elim_errors && (unsigned)by >= lim->elim_clients &&
+        x->sok == x->sok_at_fail) {
         x->elim = 1;
         m_release_src(m, src);
         for (int q = 0; q < x->nrun; q++)
@@ -431,6 +439,10 @@ static void test_random_vs_model(void **state)
                 assert_int_equal(sn_sched_holder_add(&t, cl[ci], (uint32_t)p), 0);
                 for (int k = 0; k < mc->nrun; k++)
                     if (mc->run[k].piece == p) {
+                        if (mc->run[k].src >= 0) {
+                            m.c[mc->run[k].src].sok++;
+                            mc->pok++;
+                        }
                         m_remove_run(mc, k);
                         break;
                     }
