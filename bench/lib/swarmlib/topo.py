@@ -117,6 +117,15 @@ class Topology:
             "class add dev %s parent 1: classid 1:1 htb rate %s ceil %s burst %d cburst %d "
             "quantum %d" % (dev, rate, rate, burst, burst, quantum),
         ]
+        if self.queue == "fair-sparse":
+            # Packets under 512 bytes (SYN/SYN-ACK, ACKs, HTTP requests, small replies) go
+            # first, in their own class: what fq_codel's sparse-flow priority does for a new or
+            # thin flow, which this kernel's qdiscs cannot. An experiment (not the default).
+            cmds.append("class add dev %s parent 1:1 classid 1:fffe htb rate %s ceil %s burst %d "
+                        "cburst %d quantum %d prio 0" % (dev, share, rate, burst, burst, quantum))
+            cmds.append("qdisc add dev %s parent 1:fffe bfifo limit %d" % (dev, limit))
+            cmds.append("filter add dev %s parent 1: protocol ip prio 0 u32 match u16 0x0000 "
+                        "0xfe00 at 2 flowid 1:fffe" % dev)
         for k, ip in enumerate(remotes + [None], start=2):
             minor = "ffff" if ip is None else "%x" % k
             cmds.append("class add dev %s parent 1:1 classid 1:%s htb rate %s ceil %s burst %d "
