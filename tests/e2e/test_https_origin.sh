@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # HTTPS origin with a self-signed certificate (CN/SAN 127.0.0.1) made by the test: dfget
-# back-source (-p source) verifies it with --cacerts (df_http_opts.ca_file → CURLOPT_CAINFO),
-# fails cleanly without it (exit 80, no output), and succeeds with --insecure. Then the same
+# back-source (-p source) verifies it with --cacerts (one file: CURLOPT_CAINFO; several: one
+# PEM bundle, CURLOPT_CAINFO_BLOB), fails cleanly without it (exit 80, no output), and
+# succeeds with --insecure. Then the same
 # origin as dfdaemon's upstream registry: registry_mirror.certs (one file, or several merged
 # into one bundle) verify it, no certs → no blob, an unreadable cert file → exit 10.
 source "$(dirname "$0")/lib.sh"
@@ -12,7 +13,7 @@ mkdir -p "$T/tls"
 openssl req -x509 -newkey rsa:2048 -nodes -days 2 -keyout "$T/tls/key.pem" -out "$T/tls/cert.pem" \
   -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 > "$T/run/openssl.log" 2>&1 ||
   fail "openssl req failed: $(tail -1 "$T/run/openssl.log")"
-# an unrelated self-signed CA: given first, it must not make the origin trusted
+# an unrelated self-signed CA: alone (twice) it must not make the origin trusted
 openssl req -x509 -newkey rsa:2048 -nodes -days 2 -keyout "$T/tls/other.key" -out "$T/tls/other.pem" \
   -subj /CN=other > /dev/null 2>&1 || fail "openssl req (other) failed"
 
@@ -50,14 +51,21 @@ grep -qi "fail" "$T/run/noca.out" "$T/run/noca.err" || fail "dfget noca failed w
 ok "says: $(grep -hi -m1 "fail" "$T/run/noca.out" "$T/run/noca.err" | head -1)"
 assert_no_output "$T/out/noca/f.bin"
 
-check "--cacerts with another CA first (only the first file is used): exit 80"
+check "--cacerts with another CA first, then the right one: every file counts, verified"
 mkdir -p "$T/out/other"
 run_dfget other -u "$URL" -o "$T/out/other/f.bin" -p source --cacerts "$T/tls/other.pem" \
   --cacerts "$T/tls/cert.pem"
-expect_rc other 80
-assert_no_output "$T/out/other/f.bin"
-grep -q "first --cacerts file only" "$(dfget_log other)" || fail "no log line about ignored --cacerts files"
-ok "the log says the second --cacerts file was ignored"
+expect_rc other 0
+assert_same_file "$T/out/other/f.bin" "$T/www/f.bin"
+ok "verified with the second of two --cacerts files"
+
+check "--cacerts with two unrelated CAs: exit 80, no output"
+mkdir -p "$T/out/other2"
+run_dfget other2 -u "$URL" -o "$T/out/other2/f.bin" -p source --cacerts "$T/tls/other.pem" \
+  --cacerts "$T/tls/other.pem"
+expect_rc other2 80
+assert_no_output "$T/out/other2/f.bin"
+ok "refused"
 
 check "--insecure: succeeds without a CA"
 mkdir -p "$T/out/insec"
