@@ -158,7 +158,7 @@ static void run_end(struct run *r, int exit_code, int fail_code, const char *fmt
         return;
     r->phase = PH_DONE;
     r->exit_code = exit_code;
-    char msg[DF_ERR_LEN] = "";
+    char msg[DF_ERR_LEN * 2] = "";
     if (fmt) {
         va_list ap;
         va_start(ap, fmt);
@@ -174,7 +174,7 @@ static void run_end(struct run *r, int exit_code, int fail_code, const char *fmt
     bar_clear(r);
     if (exit_code != DFGET_EXIT_OK)
         remove_tmp(r);
-    char line[DF_ERR_LEN * 2];
+    char line[DF_ERR_LEN * 4];
     dfget_report_result(line, sizeof(line), exit_code == 0, fail_code, elapsed_s(r), r->length,
                         r->reason, msg);
     printf("%s\n", line);
@@ -246,7 +246,7 @@ static void start_source(struct run *r, int reason, const char *why)
     if (r->dl)
         dfget_dl_stop(r->dl);
     if (r->cfg->is_notbs) {
-        char m[DF_ERR_LEN];
+        char m[DF_ERR_LEN * 2]; /* why may fill DF_ERR_LEN: keep the end of the sentence */
         r->reason += DFGET_REASON_FORBIDDEN;
         snprintf(m, sizeof(m), "%s; --notbs forbids downloading from the origin", why);
         fail_download(r, m);
