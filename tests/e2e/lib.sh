@@ -297,6 +297,39 @@ origin_requests() { origin_stat "$1" requests; }
 origin_bytes() { origin_stat "$1" bytes; }
 origin_status() { origin_stat "$1" status "$2"; }
 
+# ---- HTTPS origin (self-signed) ------------------------------------------------------------------
+# start_https_origin DIR: serves DIR over TLS on 127.0.0.1 with a self-signed certificate made
+# here (CN/SAN 127.0.0.1, $T/tls/cert.pem) and an unrelated CA ($T/tls/other.pem). Python's file
+# server: answers If-Modified-Since with 304 and logs one line per request ("GET /a.bin
+# HTTP/1.1" 200 -) to $HTTPS_LOG. Sets HTTPS_PORT HTTPS_BASE HTTPS_LOG. Skips without openssl.
+start_https_origin() {
+  local dir=$1
+  command -v openssl > /dev/null || skip "openssl not installed"
+  mkdir -p "$T/tls"
+  openssl req -x509 -newkey rsa:2048 -nodes -days 2 -keyout "$T/tls/key.pem" \
+    -out "$T/tls/cert.pem" -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 \
+    > "$T/run/openssl.log" 2>&1 || fail "openssl req failed: $(tail -1 "$T/run/openssl.log")"
+  openssl req -x509 -newkey rsa:2048 -nodes -days 2 -keyout "$T/tls/other.key" \
+    -out "$T/tls/other.pem" -subj /CN=other > /dev/null 2>&1 || fail "openssl req (other) failed"
+  cat > "$T/run/https_origin.py" << 'EOF_PY'
+import functools, http.server, ssl, sys
+d, port, cert, key = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+h = functools.partial(http.server.SimpleHTTPRequestHandler, directory=d)
+srv = http.server.ThreadingHTTPServer(("127.0.0.1", port), h)
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain(cert, key)
+srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+srv.serve_forever()
+EOF_PY
+  HTTPS_PORT=$(free_port)
+  HTTPS_LOG="$T/run/https_origin.log"
+  HTTPS_BASE="https://127.0.0.1:$HTTPS_PORT"
+  python3 "$T/run/https_origin.py" "$dir" "$HTTPS_PORT" "$T/tls/cert.pem" "$T/tls/key.pem" \
+    2> "$HTTPS_LOG" &
+  track_pid $!
+  wait_port "$HTTPS_PORT" $!
+}
+
 # ---- supernode --------------------------------------------------------------------------------
 # start_supernode [--home DIR] [--port P] [--download-port D] [extra supernode args...]
 # Defaults: a fresh home dir, free ports, advertise ${SN_IP:-127.0.0.1}. Waits for /_ping.

@@ -7,32 +7,9 @@
 # into one bundle) verify it, no certs → no blob, an unreadable cert file → exit 10.
 source "$(dirname "$0")/lib.sh"
 need_bins dfget dfdaemon
-command -v openssl > /dev/null || skip "openssl not installed"
-
-mkdir -p "$T/tls"
-openssl req -x509 -newkey rsa:2048 -nodes -days 2 -keyout "$T/tls/key.pem" -out "$T/tls/cert.pem" \
-  -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 > "$T/run/openssl.log" 2>&1 ||
-  fail "openssl req failed: $(tail -1 "$T/run/openssl.log")"
-# an unrelated self-signed CA: alone (twice) it must not make the origin trusted
-openssl req -x509 -newkey rsa:2048 -nodes -days 2 -keyout "$T/tls/other.key" -out "$T/tls/other.pem" \
-  -subj /CN=other > /dev/null 2>&1 || fail "openssl req (other) failed"
-
-cat > "$T/run/https_origin.py" << 'EOF'
-import functools, http.server, ssl, sys
-d, port, cert, key = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
-h = functools.partial(http.server.SimpleHTTPRequestHandler, directory=d)
-srv = http.server.ThreadingHTTPServer(("127.0.0.1", port), h)
-ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-ctx.load_cert_chain(cert, key)
-srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
-srv.serve_forever()
-EOF
 mkfile "$T/www/f.bin" 5
-PORT=$(free_port)
-python3 "$T/run/https_origin.py" "$T/www" "$PORT" "$T/tls/cert.pem" "$T/tls/key.pem" \
-  2> "$T/run/https_origin.log" &
-track_pid $!
-wait_port "$PORT" $!
+start_https_origin "$T/www"  # $T/tls/cert.pem; other.pem: an unrelated CA
+PORT=$HTTPS_PORT
 URL="https://127.0.0.1:$PORT/f.bin"
 say "https origin $URL"
 curl -sf --max-time 5 --cacert "$T/tls/cert.pem" -o /dev/null "$URL" || fail "curl --cacert cannot fetch $URL"

@@ -11,33 +11,10 @@
 #  - dfdaemon with registry_mirror.certs and --node: the blob comes through the swarm.
 source "$(dirname "$0")/lib.sh"
 need_bins supernode dfget dfdaemon
-command -v openssl > /dev/null || skip "openssl not installed"
-
-mkdir -p "$T/tls"
-openssl req -x509 -newkey rsa:2048 -nodes -days 2 -keyout "$T/tls/key.pem" -out "$T/tls/cert.pem" \
-  -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 > "$T/run/openssl.log" 2>&1 ||
-  fail "openssl req failed: $(tail -1 "$T/run/openssl.log")"
-openssl req -x509 -newkey rsa:2048 -nodes -days 2 -keyout "$T/tls/other.key" -out "$T/tls/other.pem" \
-  -subj /CN=other > /dev/null 2>&1 || fail "openssl req (other) failed"
-
-# Python's file server over TLS; it answers If-Modified-Since with 304 and logs one line per
-# request ("GET /a.bin HTTP/1.1" 200 -) on stderr, which the test counts.
-cat > "$T/run/https_origin.py" << 'EOF'
-import functools, http.server, ssl, sys
-d, port, cert, key = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
-h = functools.partial(http.server.SimpleHTTPRequestHandler, directory=d)
-srv = http.server.ThreadingHTTPServer(("127.0.0.1", port), h)
-ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-ctx.load_cert_chain(cert, key)
-srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
-srv.serve_forever()
-EOF
 for f in a b c; do mkfile "$T/www/$f.bin" 3; done
-PORT=$(free_port)
-OLOG="$T/run/https_origin.log"
-python3 "$T/run/https_origin.py" "$T/www" "$PORT" "$T/tls/cert.pem" "$T/tls/key.pem" 2> "$OLOG" &
-track_pid $!
-wait_port "$PORT" $!
+start_https_origin "$T/www"  # $T/tls/cert.pem; other.pem: an unrelated CA
+PORT=$HTTPS_PORT
+OLOG=$HTTPS_LOG
 BASE="https://127.0.0.1:$PORT"
 curl -sf --max-time 5 --cacert "$T/tls/cert.pem" -o /dev/null "$BASE/c.bin" || fail "curl --cacert cannot fetch $BASE/c.bin"
 start_supernode
