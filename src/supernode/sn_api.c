@@ -284,8 +284,8 @@ static void h_piece_error(struct df_http_call *call, void *arg)
      * (sn_sched_uploader_corrupt). Only a client of the task can say so. */
     struct sn_task *t = id ? sn_registry_get(&s->reg, id) : NULL;
     struct sn_peer *x = t && dst ? sn_task_peer_get(t, dst) : NULL;
-    if (x && type && strcmp(type, "FILE_MD5_NOT_MATCH") == 0 && src &&
-        sn_task_peer_get(t, src) && x != sn_task_peer_get(t, src)) {
+    struct sn_peer *by = t && src ? sn_task_peer_get(t, src) : NULL;
+    if (x && by && x != by && type && strcmp(type, "FILE_MD5_NOT_MATCH") == 0) {
         int was = x->sched.is_eliminated;
         sn_sched_uploader_corrupt(&t->sched, &x->sched, &s->lim);
         if (!was && x->sched.is_eliminated) {

@@ -214,6 +214,12 @@ void sn_sched_client_init(struct sn_sched_task *t, struct sn_sched_client *c, in
     c->is_source = is_source != 0;
 }
 
+/* The client in slot i, NULL for a free slot or a non-slot source (supernode, none). */
+static struct sn_sched_client *slot_client(const struct sn_sched_task *t, int32_t i)
+{
+    return i >= 0 && (uint32_t)i < t->nslots ? t->slots[i] : NULL;
+}
+
 void sn_sched_release(struct sn_sched_task *t, struct sn_sched_running *r)
 {
     if (r->is_released)
@@ -228,9 +234,9 @@ void sn_sched_release(struct sn_sched_task *t, struct sn_sched_running *r)
     if (r->src == SN_SCHED_SRC_CDN) {
         if (t->cdn_load > 0)
             t->cdn_load--;
-    } else if (r->src >= 0 && (uint32_t)r->src < t->nslots && t->slots[r->src]) {
-        struct sn_sched_client *src = t->slots[r->src];
-        if (src->up_load > 0)
+    } else {
+        struct sn_sched_client *src = slot_client(t, r->src);
+        if (src && src->up_load > 0)
             src->up_load--;
     }
 }
@@ -335,9 +341,9 @@ static void maybe_eliminate(struct sn_sched_task *t, struct sn_sched_client *x,
 static void on_peer_failure(struct sn_sched_task *t, struct sn_sched_client *c, int32_t src,
                             int is_counted, const struct sn_sched_limits *lim)
 {
-    if (src < 0 || (uint32_t)src >= t->nslots || !t->slots[src] || src == c->idx)
+    struct sn_sched_client *x = slot_client(t, src);
+    if (!x || x == c)
         return;
-    struct sn_sched_client *x = t->slots[src];
     if (x->is_down || x->is_eliminated)
         return; /* already known gone: not the downloader's fault, nothing more to learn */
     sn_sched_bitmap_ensure(&c->blacklist, (uint32_t)src);
@@ -377,6 +383,20 @@ static void running_remove(struct sn_sched_client *c, struct sn_sched_running *r
     *r = c->running[--c->nrunning];
 }
 
+/* Ends c's running entry r: its loads are released and, when it succeeded from a peer, the
+ * peer served one piece more and c got one more from peers (isolation rules). */
+static void running_close(struct sn_sched_task *t, struct sn_sched_client *c,
+                          struct sn_sched_running *r, int is_ok)
+{
+    struct sn_sched_client *src = is_ok ? slot_client(t, r->src) : NULL;
+    if (src) {
+        src->serves_ok++;
+        c->peer_ok++;
+    }
+    sn_sched_release(t, r);
+    running_remove(c, r);
+}
+
 int sn_sched_report(struct sn_sched_task *t, struct sn_sched_client *c, uint32_t n,
                     int is_success, int32_t dst, const struct sn_sched_limits *lim)
 {
@@ -390,12 +410,7 @@ int sn_sched_report(struct sn_sched_task *t, struct sn_sched_client *c, uint32_t
     if (r) {
         src = r->src;
         is_counted = 1;
-        sn_sched_release(t, r);
-        running_remove(c, r);
-    }
-    if (is_success && is_counted && src >= 0 && (uint32_t)src < t->nslots && t->slots[src]) {
-        t->slots[src]->serves_ok++;
-        c->peer_ok++;
+        running_close(t, c, r, is_success);
     }
     if (is_success) {
         sn_sched_bitmap_ensure(&c->done, n);
@@ -411,14 +426,8 @@ int sn_sched_holder_add(struct sn_sched_task *t, struct sn_sched_client *c, uint
     if (!piece_valid(t, n) || n >= t->cdn.nbits)
         return -ERANGE;
     struct sn_sched_running *r = running_find(c, n);
-    if (r) {
-        if (r->src >= 0 && (uint32_t)r->src < t->nslots && t->slots[r->src]) {
-            t->slots[r->src]->serves_ok++; /* the piece/suc closes the entry: a served piece */
-            c->peer_ok++;
-        }
-        sn_sched_release(t, r);
-        running_remove(c, r);
-    }
+    if (r)
+        running_close(t, c, r, 1); /* the piece/suc closes the entry: a served piece */
     sn_sched_bitmap_ensure(&c->done, n);
     df_bitmap_set(&c->done, n);
     sn_sched_bitmap_ensure(&c->have, n);
