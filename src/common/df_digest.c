@@ -84,3 +84,10 @@ int df_digest_hex_eq(const char *a, const char *b)
         diff |= (unsigned char)(tolower((unsigned char)a[i]) ^ tolower((unsigned char)b[i]));
     return diff == 0;
 }
+
+char *df_base64(const void *data, size_t n)
+{
+    char *out = df_xmalloc(4 * ((n + 2) / 3) + 1);
+    EVP_EncodeBlock((unsigned char *)out, data, (int)n);
+    return out;
+}

@@ -27,6 +27,8 @@ void df_digest_final_hex(struct df_digest *d, char out[DF_DIGEST_HEX_MAX]);
 void df_md5_hex(const void *data, size_t len, char out[DF_DIGEST_HEX_MAX]);
 void df_sha256_hex(const void *data, size_t len, char out[DF_DIGEST_HEX_MAX]);
 
+/* Standard base64 of n bytes, NUL-terminated, heap (EVP_EncodeBlock; aborts on OOM). */
+char *df_base64(const void *data, size_t n);
 /* Lowercase hex encoding of n bytes into out (2n+1 bytes). */
 void df_hex_encode(const unsigned char *in, size_t n, char *out);
 /* 1 if a and b are equal hex strings (case-insensitive), compared in constant time over the

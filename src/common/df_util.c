@@ -1,8 +1,10 @@
 /* Implementation of df_util.h: allocators, checked parsing, clocks, path helpers. */
 #include "df_util.h"
+#include "df_err.h"
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +12,7 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <time.h>
+#include <unistd.h>
 
 void df__assert_fail(const char *cond, const char *file, int line)
 {
@@ -271,4 +274,42 @@ const char *df_fmt_bytes(uint64_t n, char *buf, size_t len)
     else
         snprintf(buf, len, "%.1f %s", v, units[u]);
     return buf;
+}
+
+int df_read_file(const char *path, size_t max, char **out, size_t *len)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    int rc = 0;
+    char *buf = NULL;
+    struct stat st;
+    if (fstat(fd, &st) < 0) {
+        rc = -errno;
+        goto out;
+    }
+    if ((uint64_t)st.st_size > max) {
+        rc = DF_ETOOBIG;
+        goto out;
+    }
+    buf = df_xmalloc((size_t)st.st_size + 1);
+    size_t got = 0;
+    while (got < (size_t)st.st_size) {
+        ssize_t r = read(fd, buf + got, (size_t)st.st_size - got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0) {
+            rc = r < 0 ? -errno : -EIO;
+            goto out;
+        }
+        got += (size_t)r;
+    }
+    buf[got] = '\0';
+    *out = buf;
+    *len = got;
+    buf = NULL;
+out:
+    free(buf);
+    close(fd);
+    return rc;
 }

@@ -63,6 +63,10 @@ char *df_path_join(const char *a, const char *b);
 /* Free bytes available to unprivileged writers on the filesystem holding `path` (statvfs).
  * Returns 0 or -errno. */
 int df_fs_free_bytes(const char *path, uint64_t *out) __attribute__((warn_unused_result));
+/* Reads a whole small file (<= max bytes) into a heap NUL-terminated buffer (blocking). 0 or
+ * -errno / DF_ETOOBIG. */
+int df_read_file(const char *path, size_t max, char **out, size_t *len)
+    __attribute__((warn_unused_result));
 
 /* "12.3 MiB" style formatting into buf (always NUL-terminated). */
 const char *df_fmt_bytes(uint64_t n, char *buf, size_t len);

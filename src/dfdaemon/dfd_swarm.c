@@ -13,8 +13,8 @@
 #include <unistd.h>
 
 #include <event2/event.h>
-#include <openssl/evp.h>
 
+#include "df_digest.h"
 #include "df_http_client.h"
 #include "df_log.h"
 #include "df_proto.h"
@@ -91,28 +91,21 @@ struct dfd_swarm_job {
  * registry with its system store only (and a blob it cannot fetch comes from the fallback). */
 static char *load_root_ca(const char *path)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        DF_LOGW(MOD, "cannot read %s: %s; the supernode gets no CA for the registry", path,
-                strerror(errno));
-        return NULL;
-    }
-    unsigned char *buf = df_xmalloc(MAX_ROOT_CA_BYTES + 1);
-    size_t n = fread(buf, 1, MAX_ROOT_CA_BYTES + 1, f);
-    int is_bad = ferror(f) || n == 0;
-    fclose(f);
-    char *b64 = NULL;
-    if (n > MAX_ROOT_CA_BYTES)
+    char *text, *b64;
+    size_t n;
+    int rc = df_read_file(path, MAX_ROOT_CA_BYTES, &text, &n);
+    if (rc == DF_ETOOBIG) {
         DF_LOGW(MOD, "CA bundle %s is larger than %u KiB: not sent to the supernode (it verifies "
                 "the registry with its system store)", path, MAX_ROOT_CA_BYTES >> 10);
-    else if (is_bad)
-        DF_LOGW(MOD, "cannot read %s; the supernode gets no CA for the registry", path);
-    if (n > MAX_ROOT_CA_BYTES || is_bad)
-        goto out;
-    b64 = df_xmalloc(4 * ((n + 2) / 3) + 1);
-    EVP_EncodeBlock((unsigned char *)b64, buf, (int)n);
-out:
-    free(buf);
+        return NULL;
+    }
+    if (rc < 0 || n == 0) {
+        DF_LOGW(MOD, "cannot read %s: %s; the supernode gets no CA for the registry", path,
+                rc < 0 ? df_strerror(rc) : "empty");
+        return NULL;
+    }
+    b64 = df_base64(text, n);
+    free(text);
     return b64;
 }
 

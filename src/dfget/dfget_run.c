@@ -8,7 +8,6 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
-#include <openssl/evp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "df_digest.h"
 #include "df_http_client.h"
 #include "df_log.h"
 #include "df_proto.h"
@@ -57,6 +57,8 @@ struct run {
     const char *space_dirs[3];
     char **root_cas;
     size_t nroot_cas;
+    char *ca_pem;               /* several --cacerts: all of them, for back-source; else NULL */
+    size_t ca_pem_len;
     int tmp_fd;
     int64_t start_ms;
     int64_t length;              /* origin length if known */
@@ -260,8 +262,8 @@ static void start_source(struct run *r, int reason, const char *why)
     r->bytes_sn = r->bytes_peers = 0;
     if (r->timeout_ev)
         evtimer_del(r->timeout_ev);
-    r->src = dfget_source_start(r->base, r->http, r->writer, r->cfg, r->space_dirs, &r->rl,
-                                r->cfg->timeout_ms, on_source_done, r);
+    r->src = dfget_source_start(r->base, r->http, r->writer, r->cfg, r->ca_pem, r->ca_pem_len,
+                                r->space_dirs, &r->rl, r->cfg->timeout_ms, on_source_done, r);
 }
 
 /* ---- P2P ------------------------------------------------------------------------------------ */
@@ -421,27 +423,33 @@ static void on_writer_drain(void *arg)
 
 /* ---- prepare -------------------------------------------------------------------------------- */
 
+/* Each --cacerts file is read once: base64 for the registration's rootCAs, and all of them
+ * as one PEM bundle for back-source (with one file, back-source names the file instead). */
 static int load_cacerts(struct run *r, char err[DF_ERR_LEN])
 {
     const struct dfget_config *c = r->cfg;
     r->root_cas = df_xcalloc(c->ncacerts + 1, sizeof(*r->root_cas));
     for (size_t i = 0; i < c->ncacerts; i++) {
-        FILE *f = fopen(c->cacerts[i], "rb");
-        if (!f) {
-            snprintf(err, DF_ERR_LEN, "cannot read --cacerts %s: %s", c->cacerts[i], strerror(errno));
-            return -EINVAL;
-        }
-        unsigned char buf[1 << 16];
-        size_t n = fread(buf, 1, sizeof(buf), f);
-        int is_big = !feof(f);
-        fclose(f);
-        if (is_big) {
+        char *text;
+        size_t n;
+        int rc = df_read_file(c->cacerts[i], 64u << 10, &text, &n);
+        if (rc == DF_ETOOBIG) {
             snprintf(err, DF_ERR_LEN, "--cacerts %s is larger than 64 KiB", c->cacerts[i]);
             return -EINVAL;
         }
-        char *b64 = df_xmalloc(4 * ((n + 2) / 3) + 1);
-        EVP_EncodeBlock((unsigned char *)b64, buf, (int)n);
-        r->root_cas[r->nroot_cas++] = b64;
+        if (rc < 0) {
+            snprintf(err, DF_ERR_LEN, "cannot read --cacerts %s: %s", c->cacerts[i],
+                     df_strerror(rc));
+            return -EINVAL;
+        }
+        r->root_cas[r->nroot_cas++] = df_base64(text, n);
+        if (c->ncacerts > 1) { /* each file on its own lines: the next BEGIN starts a line */
+            r->ca_pem = df_xrealloc(r->ca_pem, r->ca_pem_len + n + 1);
+            memcpy(r->ca_pem + r->ca_pem_len, text, n);
+            r->ca_pem_len += n;
+            r->ca_pem[r->ca_pem_len++] = '\n';
+        }
+        free(text);
     }
     return 0;
 }
@@ -766,6 +774,7 @@ out:
     for (size_t i = 0; i < r->nroot_cas; i++)
         free(r->root_cas[i]);
     free(r->root_cas);
+    free(r->ca_pem);
     free(r->output);
     free(r->target_dir);
     free(r->tmp_path);

@@ -249,33 +249,9 @@ static void on_req_done(struct df_http_req *req, int err, long status, void *arg
     dfget_writer_finish(s->writer, 1, on_finish, s);
 }
 
-/* The files' contents, each followed by a newline, as one heap buffer; NULL when one cannot
- * be read or they exceed 1 MiB together. */
-static char *concat_files(char *const *paths, size_t n, size_t *len)
-{
-    size_t cap = 1 << 20, used = 0;
-    char *buf = df_xmalloc(cap + 1);
-    for (size_t i = 0; i < n; i++) {
-        FILE *f = fopen(paths[i], "rb");
-        if (!f)
-            goto fail;
-        size_t got = fread(buf + used, 1, cap - used, f);
-        int is_whole = feof(f) && !ferror(f);
-        fclose(f);
-        if (!is_whole || used + got >= cap)
-            goto fail;
-        used += got;
-        buf[used++] = '\n';
-    }
-    *len = used;
-    return buf;
-fail:
-    free(buf);
-    return NULL;
-}
-
 struct dfget_source *dfget_source_start(struct event_base *base, struct df_http_client *http,
                                         struct dfget_writer *writer, const struct dfget_config *cfg,
+                                        const char *ca_pem, size_t ca_pem_len,
                                         const char *const *space_dirs, struct df_ratelimit *rl,
                                         int64_t timeout_ms, dfget_source_cb cb, void *arg)
 {
@@ -305,24 +281,12 @@ struct dfget_source *dfget_source_start(struct event_base *base, struct df_http_
         .is_insecure = cfg->is_insecure,
         .ca_file = cfg->ncacerts > 0 ? cfg->cacerts[0] : NULL,
     };
-    /* Several --cacerts: one PEM bundle of all of them (curl copies it), as the supernode gets
-     * them in the registration. They were read once already (dfget_run's load_cacerts checks
-     * that each is readable and at most 64 KiB). */
-    char *bundle = NULL;
-    size_t blen = 0;
-    if (cfg->ncacerts > 1 && !cfg->is_insecure) {
-        bundle = concat_files(cfg->cacerts, cfg->ncacerts, &blen);
-        if (bundle) {
-            o.ca_pem = bundle;
-            o.ca_pem_len = blen;
-        } else {
-            DF_LOGW(MOD, "cannot read every --cacerts file; back-source verifies with %s only",
-                    cfg->cacerts[0]);
-        }
-    }
+    /* Several --cacerts: all of them (curl copies the bundle; it takes precedence over
+     * ca_file), as the supernode gets them in the registration. */
+    o.ca_pem = ca_pem;
+    o.ca_pem_len = ca_pem_len;
     int err = 0;
     s->req = df_http_req_start(http, &o, on_headers, on_data, on_req_done, s, &err);
-    free(bundle);
     free(hdrs);
     if (!s->req) {
         complete(s, err ? err : DF_EPROTO, "cannot start the origin download of %s: %s", cfg->url,

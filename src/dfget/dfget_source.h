@@ -27,9 +27,12 @@ typedef void (*dfget_source_cb)(int err, const char *msg, uint64_t length, const
                                 void *arg);
 
 /* space_dirs: NULL-terminated directories that must each hold the file (free-space pre-check).
- * All pointers are borrowed and must outlive the source. rl may be NULL. */
+ * ca_pem: the --cacerts files as one PEM bundle when there are several (NULL: the single file
+ * cfg->cacerts[0], if any, is used). All pointers are borrowed and must outlive the source. rl
+ * may be NULL. */
 struct dfget_source *dfget_source_start(struct event_base *base, struct df_http_client *http,
                                         struct dfget_writer *writer, const struct dfget_config *cfg,
+                                        const char *ca_pem, size_t ca_pem_len,
                                         const char *const *space_dirs, struct df_ratelimit *rl,
                                         int64_t timeout_ms, dfget_source_cb cb, void *arg);
 void dfget_source_free(struct dfget_source *s); /* NULL ok; cancels */

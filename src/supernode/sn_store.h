@@ -70,10 +70,7 @@ int sn_store_digests_decode(const char *text, size_t len, uint32_t n, struct sn_
                             char *file_hex, enum df_digest_alg which) __attribute__((warn_unused_result));
 
 /* Blocking helpers (worker threads). */
-/* Reads a whole small file (<= max bytes) into a heap NUL-terminated buffer. 0 or -errno /
- * DF_ETOOBIG. */
-int sn_store_read_file(const char *path, size_t max, char **out, size_t *len)
-    __attribute__((warn_unused_result));
+/* (Reading a small file back: df_read_file in df_util.h.) */
 /* Writes text to path atomically (tmp file + fsync + rename). 0 or -errno. */
 int sn_store_write_file(const char *path, const char *text) __attribute__((warn_unused_result));
 

@@ -15,6 +15,7 @@
 
 #include "df_digest.h"
 #include "df_proto.h"
+#include "df_util.h"
 #include "sn_store.h"
 
 static void test_meta_roundtrip(void **state)
@@ -167,12 +168,12 @@ static void test_scan(void **state)
     assert_int_equal(sn_store_write_file(path, "hello"), 0);
     char *txt;
     size_t tl;
-    assert_int_equal(sn_store_read_file(path, 100, &txt, &tl), 0);
+    assert_int_equal(df_read_file(path, 100, &txt, &tl), 0);
     assert_string_equal(txt, "hello");
     free(txt);
-    assert_int_equal(sn_store_read_file(path, 3, &txt, &tl), DF_ETOOBIG);
+    assert_int_equal(df_read_file(path, 3, &txt, &tl), DF_ETOOBIG);
     unlink(path);
-    assert_int_equal(sn_store_read_file(path, 100, &txt, &tl), -ENOENT);
+    assert_int_equal(df_read_file(path, 100, &txt, &tl), -ENOENT);
     df_digest_free(fm);
     free(wrapped);
     free(data);
