@@ -98,6 +98,11 @@ static int apply_report(struct sn_server *s, struct sn_task *t, struct sn_peer *
     return rc;
 }
 
+static void reply_wait(struct evhttp_request *req)
+{
+    df_http_reply_result(req, DF_CODE_PEER_WAIT, "peer should wait", NULL);
+}
+
 /* Runs the scheduler for p and answers req, except for a 602 when is_may_hold: then returns 0
  * without replying (the caller holds req). Returns 1 when it replied; *placed (may be NULL)
  * tells whether the reply carried pieces. */
@@ -138,7 +143,7 @@ static int pick_and_reply(struct sn_server *s, struct sn_task *t, struct sn_peer
     case SN_SCHED_WAIT:
         if (is_may_hold && p->sched.nrunning == 0)
             return 0;
-        df_http_reply_result(req, DF_CODE_PEER_WAIT, "peer should wait", NULL);
+        reply_wait(req);
         return 1;
     case SN_SCHED_FAILED:
         df_http_reply_result(req, DF_CODE_SYSTEM_ERROR,
@@ -199,14 +204,11 @@ static int hold_retry(struct sn_server *s, struct sn_pull_hold *h, int64_t now)
     struct sn_task *t = h->task;
     int is_final = now >= h->deadline_ms;
     struct sn_peer *p = t->is_removed ? NULL : sn_task_peer_get(t, h->cid);
-    if (!p) { /* the task or the client went (GC, re-registration): it will find out */
-        df_http_reply_result(h->req, DF_CODE_PEER_WAIT, "peer should wait", NULL);
-        return 1;
-    }
-    if (is_gone(h->req)) {
-        /* The client hung up: give it nothing (its running entries would hold upload slots
-         * of the sources until the task expires). */
-        df_http_reply_result(h->req, DF_CODE_PEER_WAIT, "peer should wait", NULL);
+    /* The task or the client went (GC, re-registration: its next pull finds out), or the
+     * client hung up: a 602 and no pick (running entries of a gone client would hold upload
+     * slots of the sources until the task expires). */
+    if (!p || is_gone(h->req)) {
+        reply_wait(h->req);
         return 1;
     }
     h->seen_seq = t->sched.seq;
@@ -274,7 +276,7 @@ void sn_pull_shutdown(struct sn_server *s)
     while (s->hold_head) {
         struct sn_pull_hold *h = s->hold_head;
         hold_unlink(s, h);
-        df_http_reply_result(h->req, DF_CODE_PEER_WAIT, "peer should wait", NULL);
+        reply_wait(h->req);
         hold_free(h); /* frees a task already dropped from the registry */
     }
     if (s->hold_timer)
