@@ -179,9 +179,7 @@ static void finish_success(struct sn_cdn_job *j)
 {
     struct sn_task *t = j->task;
     t->cdn_status = SN_CDN_SUCCESS;
-    t->sched.cdn_state = SN_SCHED_CDN_DONE;
-    t->sched.has_final = 1;
-    t->sched.seq++; /* a held client that has every piece gets 600 now (sn_pull.c) */
+    sn_sched_set_cdn_state(&t->sched, SN_SCHED_CDN_DONE);
     t->is_reg_ready = 1;
     snprintf(t->real_md5, sizeof(t->real_md5), "%s", j->real_md5);
     snprintf(t->real_sha256, sizeof(t->real_sha256), "%s", j->real_sha256);
@@ -657,7 +655,7 @@ int sn_cdn_trigger(struct sn_cdn *c, struct sn_task *t)
     t->cdn = j;
     sn_task_ref(t);
     t->cdn_status = SN_CDN_RUNNING;
-    t->sched.cdn_state = SN_SCHED_CDN_RUNNING;
+    sn_sched_set_cdn_state(&t->sched, SN_SCHED_CDN_RUNNING);
     free(t->fail_reason);
     t->fail_reason = NULL;
     t->unreachable_until_ms = 0; /* a new attempt lifts an earlier block (a cert block can be

@@ -176,6 +176,14 @@ int sn_sched_cdn_add(struct sn_sched_task *t, uint32_t n)
     return 0;
 }
 
+void sn_sched_set_cdn_state(struct sn_sched_task *t, enum sn_sched_cdn state)
+{
+    t->cdn_state = state;
+    if (state == SN_SCHED_CDN_DONE)
+        t->has_final = 1;
+    t->seq++;
+}
+
 void sn_sched_cdn_drop(struct sn_sched_task *t, uint32_t n)
 {
     if (n == UINT32_MAX)

@@ -114,7 +114,7 @@ struct sn_sched_task {
     uint64_t n_eliminated;    /* uploaders eliminated */
     uint64_t seq;             /* bumped whenever a pick that waited could now succeed: a piece
                                  on the CDN, a new holder, a load released, a source gone or
-                                 back, the CDN done or failed (sn_cdn.c, sn_task.c); sn_pull.c
+                                 back, a CDN state change (sn_sched_set_cdn_state); sn_pull.c
                                  re-runs held pulls when it moves */
 };
 
@@ -177,6 +177,9 @@ void sn_sched_task_set_total(struct sn_sched_task *t, uint32_t total);
 /* Piece n is on disk. Grows the arrays when the total is unknown. -ERANGE if n >= total
  * (known total) or n is absurdly large (>= 2^24 pieces). */
 int sn_sched_cdn_add(struct sn_sched_task *t, uint32_t n) __attribute__((warn_unused_result));
+/* The CDN's state changed (running; done: total and digests final; failed). Bumps seq: a
+ * waiting client may now finish or learn of the failure. */
+void sn_sched_set_cdn_state(struct sn_sched_task *t, enum sn_sched_cdn state);
 /* The supernode's copy of piece n (or of every piece: n == UINT32_MAX) is gone or bad: it is
  * no longer handed out from the supernode. Peers keep serving it. */
 void sn_sched_cdn_drop(struct sn_sched_task *t, uint32_t n);

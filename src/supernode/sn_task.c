@@ -157,8 +157,7 @@ int sn_task_is_same_tls(const struct sn_task *t, int is_insecure, const char *ca
 void sn_task_set_failed(struct sn_task *t, int http_status, const char *reason)
 {
     t->cdn_status = SN_CDN_FAILED;
-    t->sched.cdn_state = SN_SCHED_CDN_FAILED;
-    t->sched.seq++; /* held pulls (sn_pull.c) get the failure now, not at their deadline */
+    sn_sched_set_cdn_state(&t->sched, SN_SCHED_CDN_FAILED);
     t->fail_http_status = http_status;
     free(t->fail_reason);
     t->fail_reason = df_xstrdup(reason);
