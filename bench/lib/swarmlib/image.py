@@ -16,6 +16,7 @@ import shutil
 
 from . import procs as procs_mod
 from . import topo as topo_mod
+from . import util
 
 REGISTRY_PORT = 5000
 MANIFEST_ACCEPT = ("application/vnd.oci.image.manifest.v1+json, "
@@ -153,14 +154,7 @@ class Image:
                 return "blob %s missing" % digest[:19]
             if st.st_size != size:
                 return "blob %s: %d bytes, expected %d" % (digest[:19], st.st_size, size)
-            h = hashlib.sha256()
-            with open(path, "rb") as f:
-                while True:
-                    b = f.read(4 << 20)
-                    if not b:
-                        break
-                    h.update(b)
-            if h.hexdigest() != hexd:
+            if util.sha256_file(path) != hexd:
                 return "blob %s: sha256 mismatch" % digest[:19]
         try:
             if layout == "oci":
