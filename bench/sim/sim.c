@@ -92,6 +92,7 @@ static int parse(int argc, char **argv, struct opts *o)
                        .origin_mbit = 200, .sn_up_mbit = 0, .dt = 0.005, .seed = 1,
                        .backoff_max = 1.6, .hold = 1.0};
     sn_sched_limits_default(&o->lim);
+    o->lim.cdn_up_limit = 0; /* as the supernode: the down-limit unless given */
     int ch;
     while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
         char *end = NULL;
@@ -130,6 +131,8 @@ static int parse(int argc, char **argv, struct opts *o)
     }
     if (o->sn_up_mbit <= 0)
         o->sn_up_mbit = o->up_mbit;
+    if (o->lim.cdn_up_limit <= 0)
+        o->lim.cdn_up_limit = o->lim.down_limit;
     return 0;
 }
 

@@ -62,7 +62,7 @@ void sn_config_init(struct sn_config *c)
     c->system_bandwidth_bps = 20ull << 20;
     c->up_limit = SN_SCHED_DEF_UP_LIMIT;
     c->down_limit = SN_SCHED_DEF_DOWN_LIMIT;
-    c->cdn_up_limit = SN_SCHED_DEF_CDN_UP_LIMIT;
+    c->cdn_up_limit = 0; /* = the down-limit, resolved after parsing */
     c->pull_hold_ms = SN_CONFIG_DEF_PULL_HOLD_MS;
     c->fail_access_interval_ms = 3 * 60 * 1000;
     c->gc_initial_delay_ms = 6 * 1000;
@@ -103,7 +103,7 @@ void sn_config_usage(FILE *f)
             "      --down-limit int                concurrent piece downloads per client, at most\n"
             "                                      %d (default %d)\n"
             "      --cdn-up-limit int              concurrent piece uploads of the supernode per\n"
-            "                                      task (default %d)\n"
+            "                                      task (default: the --down-limit, %d)\n"
             "      --piece-size size               piece size incl. the 5-byte wrapper, whole MiB\n"
             "                                      from 1M to 16M;\n"
             "                                      \"auto\": 1 MiB up to 1 GiB, then size/1024 up\n"
@@ -283,6 +283,12 @@ int sn_config_parse(struct sn_config *c, int argc, char **argv, char err[DF_ERR_
             return -EINVAL;
         }
     }
+    /* The supernode's flows must keep pace with the origin, and a receiver gives each of its
+     * down-limit flows about an equal share of its link: fewer supernode flows leave its
+     * uplink idle (the swarm falls behind the origin), more make each new piece leave it
+     * slower (docs/internals/scheduling.md, "Session 3"). */
+    if (c->cdn_up_limit == 0)
+        c->cdn_up_limit = c->down_limit;
     if (optind < argc) {
         if (strcmp(argv[optind], "version") == 0 && optind + 1 == argc)
             return SN_CONFIG_VERSION;

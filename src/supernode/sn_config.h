@@ -25,7 +25,8 @@ struct sn_config {
     uint64_t system_bandwidth_bps;  /* 20 MiB/s; origin cap = max - system (0 → unlimited) */
     int up_limit;                   /* concurrent uploads per peer (SN_SCHED_DEF_UP_LIMIT) */
     int down_limit;                 /* concurrent pieces per client (SN_SCHED_DEF_DOWN_LIMIT) */
-    int cdn_up_limit;               /* concurrent supernode uploads per task (..._CDN_UP_LIMIT) */
+    int cdn_up_limit;               /* concurrent supernode uploads per task; unless given,
+                                       the down_limit (after sn_config_parse) */
     uint32_t piece_size;            /* bytes incl. the 5-byte wrapper; 0 = auto
                                        (df_proto_piece_size_auto), SN_CONFIG_PIECE_DRAGONFLY =
                                        Dragonfly 1.0's rule (df_proto_piece_size) */

@@ -37,9 +37,10 @@
 #define SN_SCHED_MAX_CLIENTS (1u << 20) /* slots per task; sn_sched_client_init aborts beyond */
 
 /* Defaults (why: docs/internals/scheduling.md). */
-#define SN_SCHED_DEF_DOWN_LIMIT 5     /* pieces in flight per client (--down-limit) */
-#define SN_SCHED_DEF_UP_LIMIT 5       /* concurrent uploads per peer (--up-limit) */
-#define SN_SCHED_DEF_CDN_UP_LIMIT 8   /* concurrent supernode uploads per task (--cdn-up-limit) */
+#define SN_SCHED_DEF_DOWN_LIMIT 4     /* pieces in flight per client (--down-limit) */
+#define SN_SCHED_DEF_UP_LIMIT 4       /* concurrent uploads per peer (--up-limit) */
+#define SN_SCHED_DEF_CDN_UP_LIMIT SN_SCHED_DEF_DOWN_LIMIT /* supernode uploads per task
+                                         (--cdn-up-limit; the supernode follows --down-limit) */
 #define SN_SCHED_DEF_FAILURE_LIMIT 5  /* failureCountLimit: above it, supernode only */
 #define SN_SCHED_DEF_ELIM_ERRORS 3    /* eliminationLimit: uploader failures ... */
 #define SN_SCHED_DEF_ELIM_CLIENTS 2   /* ... reported by at least this many distinct clients */

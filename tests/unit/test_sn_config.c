@@ -38,6 +38,7 @@ static void test_defaults(void **state)
     assert_int_equal(c.up_limit, SN_SCHED_DEF_UP_LIMIT);
     assert_int_equal(c.down_limit, SN_SCHED_DEF_DOWN_LIMIT);
     assert_int_equal(c.cdn_up_limit, SN_SCHED_DEF_CDN_UP_LIMIT);
+    assert_int_equal(SN_SCHED_DEF_CDN_UP_LIMIT, SN_SCHED_DEF_DOWN_LIMIT);
     assert_int_equal(c.fail_access_interval_ms, 180000);
     assert_int_equal(c.gc_initial_delay_ms, 6000);
     assert_int_equal(c.gc_meta_interval_ms, 120000);
@@ -47,6 +48,26 @@ static void test_defaults(void **state)
     assert_int_equal(c.pull_hold_ms, 1000);
     assert_int_equal(SN_CONFIG_DEF_PULL_HOLD_MS, 1000);
     assert_int_equal(c.piece_size, 0); /* auto */
+    sn_config_cleanup(&c);
+}
+
+/* --cdn-up-limit follows --down-limit unless it is given itself. */
+static void test_cdn_up_follows_down(void **state)
+{
+    (void)state;
+    struct sn_config c;
+    char err[DF_ERR_LEN];
+    char *a1[] = {"supernode", "--down-limit", "3", NULL};
+    assert_int_equal(parse(&c, err, 3, a1), SN_CONFIG_RUN);
+    assert_int_equal(c.down_limit, 3);
+    assert_int_equal(c.cdn_up_limit, 3);
+    sn_config_cleanup(&c);
+    char *a2[] = {"supernode", "--cdn-up-limit", "9", "--down-limit", "3", NULL};
+    assert_int_equal(parse(&c, err, 5, a2), SN_CONFIG_RUN);
+    assert_int_equal(c.cdn_up_limit, 9);
+    sn_config_cleanup(&c);
+    char *a3[] = {"supernode", "--cdn-up-limit", "0", NULL};
+    assert_int_equal(parse(&c, err, 3, a3), -EINVAL);
     sn_config_cleanup(&c);
 }
 
@@ -282,6 +303,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_values),
+        cmocka_unit_test(test_cdn_up_follows_down),
         cmocka_unit_test(test_errors_and_subcommands),
         cmocka_unit_test(test_piece_size),
         cmocka_unit_test(test_piece_size_setting),

@@ -23,6 +23,7 @@ static struct sn_sched_limits lim_default(void)
     l.is_cdn_spread = 0;
     l.down_limit = 4; /* the scenarios count slots with these */
     l.up_limit = 4;
+    l.cdn_up_limit = 8;
     return l;
 }
 
