@@ -15,7 +15,8 @@ need_bins supernode
 SIZE=$((9 * MiB)) # three 4 MiB pieces, the last one short
 mkfile "$T/www/m9.bin" 9
 start_origin
-start_supernode --piece-size dragonfly  # the checks below use Dragonfly 1.0 piece sizes
+start_supernode --piece-size dragonfly --down-limit 6  # Dragonfly 1.0 piece sizes below; with 2 clients the
+                                                       # supernode share is min(6/2, 6/2) = 3: all 3 pieces at once
 URL="$ORIGIN_BASE/m9.bin"
 say "origin $ORIGIN_BASE, supernode $SN_BASE (download port $SN_DPORT)"
 
