@@ -130,15 +130,18 @@ class Loads:
                 fcntl.flock(self.fd, fcntl.LOCK_UN)
 
 
-def slot_piece(peers, piece, run, meter, stop, slot, rr, loads):
-    """Pieces from random peers (or round robin from a per-slot offset, which spreads the load
-    evenly over the uploaders the way a least-loaded choice would); `run` pieces per visit, all
-    requested at once (pipelined)."""
+def slot_piece(peers, piece, run, meter, stop, slot, rr, loads, fixed=False):
+    """Pieces from random peers, the least loaded one (a shared counter file), round robin from
+    a per-slot offset, or always the same peer per slot (fixed: slot j of every host uses its
+    j-th neighbour, so every uploader serves exactly `slots` downloaders); `run` pieces per
+    visit, all requested at once (pipelined)."""
     conns = {}
     buf = bytearray(1 << 20)
     k = slot
     while time.time() < stop:
-        if loads is not None:
+        if fixed:
+            peer = peers[slot % len(peers)]
+        elif loads is not None:
             peer = loads.take(peers)
         elif rr:
             peer = peers[k % len(peers)]
@@ -166,7 +169,7 @@ def main():
     ap.add_argument("--slots", type=int, default=5)
     ap.add_argument("--piece", type=int, default=1 << 20)
     ap.add_argument("--run", type=int, default=4)
-    ap.add_argument("--choice", choices=["rr", "random", "least"], default="least")
+    ap.add_argument("--choice", choices=["rr", "random", "least", "fixed"], default="least")
     ap.add_argument("--loads", default="", help="least: the shared counter file")
     ap.add_argument("--all", default="", help="least: every host's address, in file order")
     ap.add_argument("--start", type=float, default=0)
@@ -198,7 +201,7 @@ def main():
         else:
             th = threading.Thread(target=guarded,
                                   args=(slot_piece, peers, a.piece, a.run if a.mode == "pipe" else 1,
-                                        meter, stop, i, a.choice == "rr", loads))
+                                        meter, stop, i, a.choice == "rr", loads, a.choice == "fixed"))
         th.daemon = True
         th.start()
         ths.append(th)
