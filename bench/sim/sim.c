@@ -85,7 +85,7 @@ static int parse(int argc, char **argv, struct opts *o)
         {"cdn-up-limit", 1, 0, 'C'}, {"dt", 1, 0, 't'},        {"seed", 1, 0, 'r'},
         {"piece-mib", 1, 0, 'p'},  {"backoff-max", 1, 0, 'b'},
         {"stall-ms", 1, 0, 'T'},   {"inflight-half", 1, 0, 'I'}, {"cdn-spread", 1, 0, 'P'},
-        {"starve-up-extra", 1, 0, 'E'}, {"hold", 1, 0, 'H'},
+        {"starve-up-extra", 1, 0, 'E'}, {"hold", 1, 0, 'H'}, {"partners", 1, 0, 'R'},
         {"help", 0, 0, 'h'},       {0, 0, 0, 0},
     };
     *o = (struct opts){.hosts = 16, .size_mib = 512, .up_mbit = 200, .down_mbit = 200,
@@ -121,6 +121,7 @@ static int parse(int argc, char **argv, struct opts *o)
         case 'P': o->lim.is_cdn_spread = v != 0; break;
         case 'E': o->lim.starve_up_extra = (int)v; break;
         case 'H': o->hold = v; break;
+        case 'R': o->lim.is_partners = v != 0; break;
         default: usage(); return -EINVAL;
         }
     }

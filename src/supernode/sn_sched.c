@@ -26,6 +26,7 @@ void sn_sched_limits_default(struct sn_sched_limits *l)
         .stall_ms = SN_SCHED_DEF_STALL_MS,
         .is_inflight_half = 1,
         .is_cdn_spread = 1,
+        .is_partners = 1,
     };
 }
 

@@ -74,6 +74,10 @@ struct sn_sched_limits {
                                  from the supernode anyway (0 = at once) */
     int is_inflight_half;     /* rarity counts a piece in flight to another client as half a
                                  holder (measured: docs/internals/scheduling.md) */
+    int is_partners;          /* partner slots: each of c's partners (the clients at slot
+                                 distance 1, 2, 4, ...) that serves c nothing gives it the rarest
+                                 piece it holds among c's SN_SCHED_PREFIX rarest, before the
+                                 least loaded holders are asked (measured: see the doc) */
     int is_cdn_spread;        /* a client gets at most ceil(cdn_up_limit / clients) supernode
                                  pieces at a time, so the supernode's unique pieces are spread
                                  over the swarm at once (measured: see the doc) */

@@ -24,6 +24,7 @@ static struct sn_sched_limits lim_default(void)
     l.down_limit = 4; /* the scenarios count slots with these */
     l.up_limit = 4;
     l.cdn_up_limit = 8;
+    l.is_partners = 0; /* they reason about the least loaded holder; see test_partner_slots */
     return l;
 }
 
@@ -41,6 +42,57 @@ static void hold(struct sn_sched_task *t, struct sn_sched_client *c, uint32_t lo
 {
     for (uint32_t i = lo; i < hi; i++)
         assert_int_equal(sn_sched_holder_add(t, c, i), 0);
+}
+
+/* Partner slots: C (slot 0) has partners at slot distance 1, 2, 4 (down_limit 3). Each gives
+ * C the rarest piece it holds, even though another holder (slot 3) has rarer ones; a partner
+ * already serving C is skipped and the slot goes the normal way. */
+static void test_partner_slots(void **state)
+{
+    (void)state;
+    struct sn_sched_task t;
+    struct sn_sched_client c, h[5];
+    struct sn_sched_pick out[8];
+    struct sn_sched_limits lim = lim_default();
+    uint64_t rng = 11;
+    size_t n;
+    lim.is_partners = 1;
+    lim.down_limit = 3;
+    task_full(&t, 10, 1);
+    sn_sched_client_init(&t, &c, 1);
+    for (int i = 0; i < 5; i++)
+        sn_sched_client_init(&t, &h[i], 1); /* slots 1..5 */
+    assert_int_equal(c.idx, 0);
+    hold(&t, &h[0], 5, 6);  /* slot 1: piece 5 */
+    hold(&t, &h[1], 6, 7);  /* slot 2: piece 6 */
+    hold(&t, &h[2], 0, 10); /* slot 3: everything (0-4, 8, 9 only here: the rarest) */
+    hold(&t, &h[3], 7, 8);  /* slot 4: piece 7 */
+    assert_int_equal(sn_sched_pick(&t, &c, &lim, 0, &rng, out, 8, &n), SN_SCHED_CONTINUE);
+    assert_int_equal(n, 3);
+    uint32_t want_piece[5] = {0, 5, 6, 0, 7};
+    for (size_t i = 0; i < n; i++) {
+        assert_true(out[i].src == 1 || out[i].src == 2 || out[i].src == 4);
+        assert_int_equal(out[i].piece, want_piece[out[i].src]);
+    }
+    /* 5 arrives from slot 1; slot 1 has nothing else for C, 2 and 4 still serve C: the free
+     * slot goes to the least loaded holder of the rarest piece, slot 3 */
+    assert_int_equal(sn_sched_report(&t, &c, 5, 1, 1, &lim), 0);
+    assert_int_equal(sn_sched_pick(&t, &c, &lim, 0, &rng, out, 8, &n), SN_SCHED_CONTINUE);
+    assert_int_equal(n, 1);
+    assert_int_equal(out[0].src, 3);
+    assert_true(out[0].piece <= 4 || out[0].piece >= 8);
+    /* off: the rarest pieces from their least loaded holder only */
+    struct sn_sched_client d;
+    sn_sched_client_init(&t, &d, 1); /* slot 6 */
+    lim.is_partners = 0;
+    assert_int_equal(sn_sched_pick(&t, &d, &lim, 0, &rng, out, 8, &n), SN_SCHED_CONTINUE);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(out[i].src, 3);
+    sn_sched_client_cleanup(&c, &t);
+    sn_sched_client_cleanup(&d, &t);
+    for (int i = 0; i < 5; i++)
+        sn_sched_client_cleanup(&h[i], &t);
+    sn_sched_task_cleanup(&t);
 }
 
 /* A client with nothing running may use a holder one upload over the up-limit; source choice
@@ -823,6 +875,7 @@ int main(void)
         cmocka_unit_test(test_cdn_drop_and_failed_cdn),
         cmocka_unit_test(test_slot_reuse_and_memory),
         cmocka_unit_test(test_starve_extra_and_sampling),
+        cmocka_unit_test(test_partner_slots),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

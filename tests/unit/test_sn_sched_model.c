@@ -391,6 +391,8 @@ static void test_random_vs_model(void **state)
         lim.stall_ms = rand() % 2 ? 300 : INT64_MAX / 4;
         lim.is_inflight_half = rand() % 2;
         lim.is_cdn_spread = rand() % 2;
+        lim.is_partners = 0; /* the model is rarest first + least loaded; partner slots are
+                                checked in test_sn_sched.c:test_partner_slots */
         lim.running_timeout_ms = rand() % 3 ? 0 : 2000;
         for (int i = 0; i < MC; i++) {
             cl[i] = &cs[i];
