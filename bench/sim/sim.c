@@ -73,7 +73,8 @@ static void usage(void)
             "           [--sn-up Mbit] [--slow-quarter Mbit] [--down-limit N] [--up-limit N]\n"
             "           [--cdn-up-limit N] [--dt seconds] [--seed N] [--piece-mib M]\n"
             "           [--backoff-max seconds] [--stall-ms ms] [--inflight-half 0|1]\n"
-            "           [--cdn-spread 0|1] [--starve-up-extra N] [--hold seconds]\n");
+            "           [--cdn-spread 0|1] [--starve-up-extra N] [--hold seconds]\n"
+            "           [--partners 0|1]\n");
 }
 
 static int parse(int argc, char **argv, struct opts *o)
