@@ -279,6 +279,20 @@ start_origin() {
   fail "origin.py did not start (see run/origin.log)"
 }
 
+# jfield EXPR [FILE]: a Python expression over the JSON in FILE (default $BODY) bound to `j`;
+# dicts and lists print as sorted JSON, anything unreadable as "".
+jfield() {
+  python3 -c '
+import json, sys
+try:
+    j = json.load(open(sys.argv[1]))
+    v = eval(sys.argv[2])
+    print(json.dumps(v, sort_keys=True) if isinstance(v, (dict, list)) else v)
+except Exception:
+    print("")
+' "${2:-$BODY}" "$1"
+}
+
 _origin_get() { curl -sfg --max-time 5 "$ORIGIN_BASE$1"; }
 origin_fault() { _origin_get "/__fault?mode=$1" > /dev/null || fail "cannot set origin fault $1"; }
 origin_reset_stats() { _origin_get "/__stats?reset=1" > /dev/null || fail "cannot reset origin stats"; }

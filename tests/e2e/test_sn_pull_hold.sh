@@ -36,17 +36,6 @@ req() { # req METHOD URL [curl args...] → CODE, SECS, BODY
   CODE=${out%% *}
   SECS=${out#* }
 }
-jfield() { # jfield EXPR [FILE]: Python expression over the JSON body `j`
-  python3 -c '
-import json, sys
-try:
-    j = json.load(open(sys.argv[1]))
-    v = eval(sys.argv[2])
-    print(json.dumps(v, sort_keys=True) if isinstance(v, (dict, list)) else v)
-except Exception:
-    print("")
-' "${2:-$BODY}" "$1"
-}
 expect_code() { # expect_code WANT WHAT [FILE]: HTTP 200 + ResultInfo code WANT
   local c
   [ "$CODE" = 200 ] || fail "$2: HTTP $CODE, body: $(head -c 300 "${3:-$BODY}")"

@@ -30,17 +30,6 @@ req() { # req METHOD URL [curl args...] → CODE, BODY
   shift 2
   CODE=$(curl -sg --max-time 10 -o "$BODY" -w '%{http_code}' -X "$m" "$@" "$u") || CODE=000
 }
-jfield() { # jfield EXPR: Python expression over the JSON body `j`
-  python3 -c '
-import json, sys
-try:
-    j = json.load(open(sys.argv[1]))
-    v = eval(sys.argv[2])
-    print(json.dumps(v, sort_keys=True) if isinstance(v, (dict, list)) else v)
-except Exception:
-    print("")
-' "$BODY" "$1"
-}
 expect_code() { # expect_code WANT WHAT: HTTP 200 + ResultInfo code WANT
   [ "$CODE" = 200 ] || fail "$2: HTTP $CODE, body: $(head -c 300 "$BODY")"
   local c
