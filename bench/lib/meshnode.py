@@ -130,7 +130,7 @@ class Loads:
                 fcntl.flock(self.fd, fcntl.LOCK_UN)
 
 
-def slot_piece(peers, piece, run, meter, stop, slot, rr, loads, fixed=False):
+def slot_piece(peers, piece, run, meter, stop, slot, choice, loads):
     """Pieces from random peers, the least loaded one (a shared counter file), round robin from
     a per-slot offset, or always the same peer per slot (fixed: slot j of every host uses its
     j-th neighbour, so every uploader serves exactly `slots` downloaders); `run` pieces per
@@ -139,11 +139,11 @@ def slot_piece(peers, piece, run, meter, stop, slot, rr, loads, fixed=False):
     buf = bytearray(1 << 20)
     k = slot
     while time.time() < stop:
-        if fixed:
+        if choice == "fixed":
             peer = peers[slot % len(peers)]
-        elif loads is not None:
+        elif choice == "least":
             peer = loads.take(peers)
-        elif rr:
+        elif choice == "rr":
             peer = peers[k % len(peers)]
             k += 1
         else:
@@ -155,7 +155,7 @@ def slot_piece(peers, piece, run, meter, stop, slot, rr, loads, fixed=False):
         c.sendall(b"".join(b"%d\n" % piece for _ in range(run)))
         for _ in range(run):
             recv_exact(c, piece, meter, buf)
-        if loads is not None:
+        if choice == "least":
             loads.give(peer)
     for c in conns.values():
         c.close()
@@ -163,7 +163,6 @@ def slot_piece(peers, piece, run, meter, stop, slot, rr, loads, fixed=False):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--serve-only", action="store_true")
     ap.add_argument("--mode", choices=["long", "piece", "pipe"], default="long")
     ap.add_argument("--peers", default="")
     ap.add_argument("--slots", type=int, default=5)
@@ -176,9 +175,6 @@ def main():
     ap.add_argument("--seconds", type=float, default=20)
     a = ap.parse_args()
     threading.Thread(target=server, daemon=True).start()
-    if a.serve_only:
-        time.sleep(a.seconds + 30)
-        return
     peers = [p for p in a.peers.split(",") if p]
     while time.time() < a.start:
         time.sleep(0.01)
@@ -201,7 +197,7 @@ def main():
         else:
             th = threading.Thread(target=guarded,
                                   args=(slot_piece, peers, a.piece, a.run if a.mode == "pipe" else 1,
-                                        meter, stop, i, a.choice == "rr", loads, a.choice == "fixed"))
+                                        meter, stop, i, a.choice, loads))
         th.daemon = True
         th.start()
         ths.append(th)
