@@ -267,8 +267,7 @@ static size_t partner_picks(struct sn_sched_task *t, struct sn_sched_client *c,
     if (!lim->is_partners || c->idx < 0 || t->nclients < 2 || c->is_in_order)
         return 0;
     uint32_t up = (uint32_t)DF_MAX(1, lim->up_limit);
-    uint32_t seen[SN_SCHED_MAX_DOWN];
-    size_t nseen = 0, placed = 0;
+    size_t placed = 0;
     int k = DF_MAX(1, lim->down_limit);
     for (int j = 0; j < k && placed < want; j++) {
         uint32_t d = 1u << j;
@@ -280,15 +279,11 @@ static size_t partner_picks(struct sn_sched_task *t, struct sn_sched_client *c,
         struct sn_sched_client *h = t->slots[i];
         if (!h || h == c)
             continue;
-        int dup = 0;
-        for (size_t q = 0; q < nseen; q++)
-            dup |= seen[q] == i;
-        if (dup)
-            continue;
-        seen[nseen++] = i;
         if (!sn_sched_client_is_eligible(h) || df_bitmap_test(&c->blacklist, i) || h->up_load >= up)
             continue;
-        int busy = 0; /* one of c's slots per partner: the graph stays regular */
+        /* one of c's slots per partner, so the graph stays regular (and a partner reached
+         * from two distances is used once: its first piece is running by then) */
+        int busy = 0;
         for (uint32_t r = 0; r < c->nrunning; r++)
             busy |= c->running[r].src == (int32_t)i && !c->running[r].is_released;
         if (busy)
