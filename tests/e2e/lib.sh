@@ -310,6 +310,12 @@ print(s.get("status", {}).get(sys.argv[4], 0) if f == "status" else s.get(f, 0))
 origin_requests() { origin_stat "$1" requests; }
 origin_bytes() { origin_stat "$1" bytes; }
 origin_status() { origin_stat "$1" status "$2"; }
+# origin_gated: how many answers the origin holds at its gate (fault gate=N) right now
+origin_gated() {
+  local json
+  json=$(_origin_get "/__stats") || fail "cannot read origin stats"
+  python3 -c 'import json, sys; print(json.loads(sys.argv[1]).get("gated", 0))' "$json"
+}
 
 # ---- HTTPS origin (self-signed) ------------------------------------------------------------------
 # start_https_origin DIR: serves DIR over TLS on 127.0.0.1 with a self-signed certificate made

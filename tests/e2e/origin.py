@@ -18,6 +18,9 @@ Fault modes (apply to every file request; the /__ endpoints are never faulty nor
   corrupt     same length, but 64 bytes in the middle of the body have their bits flipped
   reset       send half of the body, then abort the connection with a TCP RST
   slow=<B/s>  send the body at about B bytes per second
+  gate=<N>    send the first N body bytes of each answer, then hold the rest until the fault mode
+              is changed (an event a test controls: "the origin has sent exactly N bytes, and
+              no more will come until I say so"); /__stats counts the answers held ("gated")
   nolength    no Content-Length: chunked transfer encoding (HTTP/1.1)
 
 Binds only to loopback (--bind 127.0.0.1 or ::1). With --port 0 the kernel chooses the port;
@@ -52,6 +55,11 @@ def parse_fault(mode):
         if rate <= 0:
             raise ValueError("slow rate must be > 0")
         return "slow", rate
+    if mode.startswith("gate="):
+        n = int(mode[5:])
+        if n < 0:
+            raise ValueError("gate offset must be >= 0")
+        return "gate", n
     raise ValueError("unknown fault mode %r" % mode)
 
 
@@ -98,7 +106,9 @@ class OriginServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
         self.root = os.path.realpath(root)
         self.stats = Stats()
         self.fault_lock = threading.Lock()
+        self.fault_changed = threading.Condition(self.fault_lock)
         self.fault = fault
+        self.gated = 0
         super().__init__(addr, Handler)
 
     def server_bind(self):
@@ -114,6 +124,19 @@ class OriginServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
     def set_fault(self, fault):
         with self.fault_lock:
             self.fault = fault
+            self.fault_changed.notify_all()
+
+    def gate_wait(self, fault):
+        """Blocks while the fault mode is still `fault` (at most 10 min, a bound for tests that
+        die without opening the gate)."""
+        with self.fault_lock:
+            self.gated += 1
+            self.fault_changed.wait_for(lambda: self.fault != fault, timeout=600)
+            self.gated -= 1
+
+    def gated_count(self):
+        with self.fault_lock:
+            return self.gated
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -140,8 +163,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         q = urllib.parse.parse_qs(query)
         if path == "/__stats":
             snap = self.server.stats.snapshot()
-            snap["fault"] = self.server.get_fault()[0] if self.server.get_fault()[1] is None \
-                else "slow=%d" % self.server.get_fault()[1]
+            name, arg = self.server.get_fault()
+            snap["fault"] = name if arg is None else "%s=%d" % (name, arg)
+            snap["gated"] = self.server.gated_count()
             if q.get("reset", ["0"])[0] not in ("0", ""):
                 self.server.stats.reset()
             self._send_json(200, snap)
@@ -325,6 +349,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         limit = length
         if fault in ("truncate", "reset"):
             limit = length // 2
+        elif fault == "gate":
+            limit = min(length, fault_arg)
         corrupt_lo = length // 2 - 32 if fault == "corrupt" else -1
         f.seek(start)
         pos = 0
@@ -354,6 +380,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
                         time.sleep(ahead)
             if fault == "nolength" and pos == limit:
                 self.wfile.write(b"0\r\n\r\n")
+            if fault == "gate" and pos == limit and limit < length:
+                self.wfile.flush()
+                self.server.gate_wait((fault, fault_arg))
+                while pos < length:
+                    data = f.read(min(CHUNK, length - pos))
+                    if not data:
+                        break
+                    self.wfile.write(data)
+                    stats.body_bytes(path, len(data))
+                    pos += len(data)
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
             return

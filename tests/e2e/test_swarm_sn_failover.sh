@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Supernode failure mid-transfer (origin slowed to 16 MiB/s so "mid-transfer" is reliable):
+# Supernode failure mid-transfer. "Mid-transfer" is an event, not a moment: the origin sends the
+# first half of the file and then holds the rest (fault gate=) until the test opens the gate
+# after the kill, so no peer can finish before the supernode dies, however slow the machine:
 #  1. two supernodes, 4 peers with -n sn1,sn2: the supernode that serves clients is SIGKILLed →
 #     its clients print "migrated to node:<other>" and finish correctly, without the origin;
 #  2. one supernode, 4 peers: it is SIGKILLed → they back-source and finish correctly;
@@ -13,15 +15,14 @@ need_bins supernode dfget
 
 MIB=64
 SIZE=$((MIB * MiB))
-RATE=$((16 * MiB))
+GATE="gate=$((SIZE / 2))"
 mkfile "$T/www/fo.bin" "$MIB"
 SRC_SHA=$(sha256_of "$T/www/fo.bin")
-start_origin --quiet --fault "slow=$RATE"
+start_origin --quiet --fault "$GATE"
 URL="$ORIGIN_BASE/fo.bin"
 
-# kill_when_started FRACTION: waits until the origin has sent FRACTION (percent) of the file
-# since the last stats reset, then returns.
-origin_at() { local b; b=$(origin_bytes /fo.bin); [ "$b" -ge $((SIZE * $1 / 100)) ]; }
+# at_gate: a supernode's origin download has sent half the file and waits at the gate
+at_gate() { [ "$(origin_gated)" -ge 1 ]; }
 # verify_ok NAME...: exit 0 and output = source
 verify_ok() {
   local p got
@@ -43,7 +44,7 @@ all_running() {
 # ---- 1: two supernodes ------------------------------------------------------------------------
 start_supernode; SN1_PID=$SN_PID SN1_NODE=$SN_NODE
 start_supernode; SN2_PID=$SN_PID SN2_NODE=$SN_NODE
-say "origin $ORIGIN_BASE (16 MiB/s), sn1 $SN1_NODE, sn2 $SN2_NODE, file $MIB MiB"
+say "origin $ORIGIN_BASE (holds after $((MIB / 2)) MiB), sn1 $SN1_NODE, sn2 $SN2_NODE, file $MIB MiB"
 check "1. 4 peers with -n sn1,sn2; the supernode serving them is SIGKILLed mid-transfer"
 M=(m1 m2 m3 m4)
 for p in "${M[@]}"; do
@@ -66,9 +67,10 @@ if [ "${#on1[@]}" -gt 0 ]; then
 else
   KILL_PID=$SN2_PID KEEP_NODE=$SN1_NODE MOVED=("${on2[@]}") STAYED=() KNAME=sn2
 fi
-wait_until 30 origin_at 30 || fail "the origin sent only $(origin_bytes /fo.bin) bytes within 30 s"
-all_running "${M[@]}" || fail "a peer ended before the supernode was killed: not mid-transfer"
+wait_until 60 at_gate || fail "no origin download reached the gate within 60 s ($(origin_bytes /fo.bin) bytes sent)"
+all_running "${M[@]}" || fail "a peer ended although the origin holds half of the file"
 kill_supernode "$KILL_PID"
+origin_fault none   # the surviving supernode fetches the file
 ok "killed $KNAME (clients on it: ${MOVED[*]}; on the other: ${STAYED[*]:-none})"
 for p in "${M[@]}"; do wait_peer "$p"; done
 peer_table "${M[@]}"
@@ -85,16 +87,17 @@ ok "${MOVED[*]} migrated to $KEEP_NODE; all 4 outputs correct, source=0"
 
 # ---- 2: one supernode, back-source ------------------------------------------------------------
 check "2. one supernode, 4 peers: it is SIGKILLed mid-transfer → they back-source and finish"
+origin_fault "$GATE"
 origin_reset_stats
 start_supernode
 B=(b1 b2 b3 b4)
 for p in "${B[@]}"; do
   DFGET_TIMEOUT=75 start_peer "$p" -u "$URL" -o "$T/out/$p.bin" -n "$SN_NODE"
 done
-wait_until 30 origin_at 30 || fail "the origin sent only $(origin_bytes /fo.bin) bytes within 30 s"
-all_running "${B[@]}" || fail "a peer ended before the supernode was killed: not mid-transfer"
+wait_until 60 at_gate || fail "no origin download reached the gate within 60 s ($(origin_bytes /fo.bin) bytes sent)"
+all_running "${B[@]}" || fail "a peer ended although the origin holds half of the file"
 kill_supernode "$SN_PID"
-origin_fault none   # back-source at full speed
+origin_fault none   # opens the gate: back-source at full speed
 for p in "${B[@]}"; do wait_peer "$p"; done
 peer_table "${B[@]}"
 verify_ok "${B[@]}"
@@ -106,7 +109,7 @@ ok "all 4 back-sourced and match the source"
 
 # ---- 3: one supernode, --notbs ----------------------------------------------------------------
 check "3. one supernode, 4 peers with --notbs: it is SIGKILLed mid-transfer → clean failure"
-origin_fault "slow=$RATE"
+origin_fault "$GATE"
 origin_reset_stats
 start_supernode
 NB=(n1 n2 n3 n4)
@@ -114,8 +117,8 @@ for p in "${NB[@]}"; do
   mkdir -p "$T/out/$p"
   DFGET_TIMEOUT=75 start_peer "$p" -u "$URL" -o "$T/out/$p/$p.bin" -n "$SN_NODE" --notbs
 done
-wait_until 30 origin_at 30 || fail "the origin sent only $(origin_bytes /fo.bin) bytes within 30 s"
-all_running "${NB[@]}" || fail "a peer ended before the supernode was killed: not mid-transfer"
+wait_until 60 at_gate || fail "no origin download reached the gate within 60 s ($(origin_bytes /fo.bin) bytes sent)"
+all_running "${NB[@]}" || fail "a peer ended although the origin holds half of the file"
 t_kill=$(date +%s)
 kill_supernode "$SN_PID"
 for p in "${NB[@]}"; do wait_peer "$p"; done
