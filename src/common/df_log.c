@@ -1,6 +1,7 @@
 /* Line logger. Each line is formatted into a stack buffer and written with one write(2), so
  * lines from the loop thread and worker threads never interleave. */
 #include "df_log.h"
+#include "df_redact.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -66,12 +67,15 @@ void df_log_write(enum df_log_level level, const char *mod, const char *fmt, ...
                      names[level], mod ? mod : "-");
     if (k > 0)
         n += (size_t)k;
+    /* Every line goes through the redaction helper: a URL with userinfo or an Authorization
+     * header that reaches a log message shows "***" instead (df_redact.h). */
+    char msg[2048];
     va_list ap;
     va_start(ap, fmt);
-    k = vsnprintf(line + n, sizeof(line) - n - 1, fmt, ap);
+    k = vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
     if (k > 0)
-        n += (size_t)k < sizeof(line) - n - 1 ? (size_t)k : sizeof(line) - n - 2;
+        n += df_redact_text(msg, line + n, sizeof(line) - n - 1);
     line[n++] = '\n';
     ssize_t w = write(g_fd, line, n);
     if (g_console && g_fd != 2)

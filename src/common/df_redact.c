@@ -1,0 +1,177 @@
+/* Redaction of credentials in URLs, header lines and free text (see df_redact.h). */
+#include "df_redact.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "df_util.h"
+
+static const char *const secret_headers[] = {
+    "Proxy-Authorization", "Authorization", "Set-Cookie", "Cookie", "X-Registry-Auth",
+    "X-Auth-Token",
+};
+#define NSECRET (sizeof(secret_headers) / sizeof(secret_headers[0]))
+
+int df_redact_is_secret_header(const char *name)
+{
+    if (!name)
+        return 0;
+    for (size_t i = 0; i < NSECRET; i++)
+        if (strcasecmp(name, secret_headers[i]) == 0)
+            return 1;
+    return 0;
+}
+
+int df_redact_is_secret_header_line(const char *line)
+{
+    if (!line)
+        return 0;
+    const char *colon = strchr(line, ':');
+    size_t n = colon ? (size_t)(colon - line) : strlen(line);
+    while (n > 0 && (line[n - 1] == ' ' || line[n - 1] == '\t'))
+        n--;
+    for (size_t i = 0; i < NSECRET; i++)
+        if (strlen(secret_headers[i]) == n && strncasecmp(line, secret_headers[i], n) == 0)
+            return 1;
+    return 0;
+}
+
+/* Characters that end a userinfo candidate: a '@' must come before any of them. */
+static int ends_userinfo(char c)
+{
+    return c == '\0' || c == '/' || c == '?' || c == '#' || c == '@' || c == '"' || c == '\'' ||
+           c == '<' || c == '>' || c == '\\' || isspace((unsigned char)c);
+}
+
+/* Length of the userinfo (without '@') that starts at p, or 0 when p does not start one. */
+static size_t userinfo_len(const char *p)
+{
+    size_t j = 0;
+    while (!ends_userinfo(p[j]))
+        j++;
+    return p[j] == '@' && j > 0 ? j : 0;
+}
+
+int df_redact_url_has_userinfo(const char *url)
+{
+    const char *s = url ? strstr(url, "://") : NULL;
+    return s && userinfo_len(s + 3) > 0;
+}
+
+char *df_redact_url(const char *url)
+{
+    if (!url)
+        return df_xstrdup("");
+    size_t n = strlen(url) + sizeof(DF_REDACTED) + 1;
+    char *out = df_xmalloc(n);
+    df_redact_text(url, out, n);
+    return out;
+}
+
+char *df_redact_header_line(const char *line)
+{
+    if (!line)
+        return df_xstrdup("");
+    if (!df_redact_is_secret_header_line(line))
+        return df_xstrdup(line);
+    const char *colon = strchr(line, ':');
+    size_t k = colon ? (size_t)(colon - line) : strlen(line);
+    size_t n = k + 2 + sizeof(DF_REDACTED);
+    char *out = df_xmalloc(n);
+    snprintf(out, n, "%.*s: %s", (int)k, line, DF_REDACTED);
+    return out;
+}
+
+static int is_name_char(char c)
+{
+    return isalnum((unsigned char)c) || c == '-' || c == '_';
+}
+
+/* When a secret header name starts at in[i] (on a word boundary) and is followed by an
+ * optional quote, blanks and ':' or '=', returns the offset of its value's first character
+ * (after blanks) and sets *quoted when the value opens with '"'; else 0. */
+static size_t secret_value_at(const char *in, size_t i, int *quoted)
+{
+    if (i > 0 && is_name_char(in[i - 1]))
+        return 0;
+    for (size_t k = 0; k < NSECRET; k++) {
+        size_t n = strlen(secret_headers[k]);
+        if (strncasecmp(in + i, secret_headers[k], n) != 0 || is_name_char(in[i + n]))
+            continue;
+        size_t j = i + n;
+        if (in[j] == '"')
+            j++;
+        while (in[j] == ' ' || in[j] == '\t')
+            j++;
+        if (in[j] != ':' && in[j] != '=')
+            return 0;
+        j++;
+        while (in[j] == ' ' || in[j] == '\t')
+            j++;
+        *quoted = in[j] == '"';
+        return *quoted ? j + 1 : j;
+    }
+    return 0;
+}
+
+size_t df_redact_text(const char *in, char *out, size_t outsz)
+{
+    size_t o = 0;
+    if (outsz == 0)
+        return 0;
+#define PUT(c)                  \
+    do {                        \
+        if (o + 1 < outsz)      \
+            out[o++] = (c);     \
+    } while (0)
+#define PUTS(s)                           \
+    do {                                  \
+        for (const char *q_ = (s); *q_; q_++) \
+            PUT(*q_);                     \
+    } while (0)
+    size_t i = 0;
+    while (in && in[i]) {
+        if (in[i] == ':' && in[i + 1] == '/' && in[i + 2] == '/') {
+            PUTS("://");
+            i += 3;
+            size_t u = userinfo_len(in + i);
+            if (u) {
+                PUTS(DF_REDACTED "@");
+                i += u + 1;
+            }
+            continue;
+        }
+        int quoted = 0;
+        size_t v = 0;
+        if (in[i] == '"' && isalpha((unsigned char)in[i + 1]))
+            v = secret_value_at(in, i + 1, &quoted);
+        else if (isalpha((unsigned char)in[i]))
+            v = secret_value_at(in, i, &quoted);
+        if (v) {
+            for (size_t k = i; k < v; k++)
+                PUT(in[k]);
+            PUTS(DF_REDACTED);
+            i = v;
+            if (quoted) {
+                while (in[i] && in[i] != '"') {
+                    if (in[i] == '\\' && in[i + 1])
+                        i++;
+                    i++;
+                }
+            } else {
+                while (in[i] && in[i] != '\n' && in[i] != '\r' && in[i] != '&' && in[i] != ',' &&
+                       in[i] != '"')
+                    i++;
+            }
+            continue;
+        }
+        PUT(in[i]);
+        i++;
+    }
+    out[o] = '\0';
+    return o;
+#undef PUT
+#undef PUTS
+}

@@ -1,0 +1,106 @@
+/* Unit tests for df_redact: secret header names, URL userinfo, header lines and free text (log
+ * lines, JSON, form bodies), including truncation to a small output buffer. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "df_redact.h"
+
+static void secret_header_names(void **state)
+{
+    (void)state;
+    assert_true(df_redact_is_secret_header("Authorization"));
+    assert_true(df_redact_is_secret_header("authorization"));
+    assert_true(df_redact_is_secret_header("PROXY-AUTHORIZATION"));
+    assert_true(df_redact_is_secret_header("Cookie"));
+    assert_true(df_redact_is_secret_header("set-cookie"));
+    assert_false(df_redact_is_secret_header("Accept"));
+    assert_false(df_redact_is_secret_header("Authorizationx"));
+    assert_false(df_redact_is_secret_header(NULL));
+    assert_true(df_redact_is_secret_header_line("Authorization: Basic dXNlcjpwYXNz"));
+    assert_true(df_redact_is_secret_header_line("cookie : a=b"));
+    assert_false(df_redact_is_secret_header_line("Range: bytes=0-1"));
+    assert_false(df_redact_is_secret_header_line("X-Authorization-Hint: x"));
+}
+
+static void check_url(const char *in, const char *want)
+{
+    char *got = df_redact_url(in);
+    if (strcmp(got, want) != 0)
+        fail_msg("df_redact_url(%s) = %s, want %s", in, got, want);
+    free(got);
+}
+
+static void urls(void **state)
+{
+    (void)state;
+    check_url("http://user:pass@host:8080/p?q=1", "http://***@host:8080/p?q=1");
+    check_url("https://tok@h/x", "https://***@h/x");
+    check_url("http://host/a@b", "http://host/a@b");    /* '@' in the path is no userinfo */
+    check_url("http://host/p?u=a@b", "http://host/p?u=a@b");
+    check_url("http://host", "http://host");
+    check_url("http://@host/", "http://@host/");         /* empty userinfo: nothing to hide */
+    check_url("not a url", "not a url");
+    check_url(NULL, "");
+    assert_true(df_redact_url_has_userinfo("http://a:b@h/"));
+    assert_false(df_redact_url_has_userinfo("http://h/a@b"));
+    assert_false(df_redact_url_has_userinfo(NULL));
+}
+
+static void header_lines(void **state)
+{
+    (void)state;
+    char *s = df_redact_header_line("Authorization: Basic dXNlcjpwYXNz");
+    assert_string_equal(s, "Authorization: ***");
+    free(s);
+    s = df_redact_header_line("Accept: */*");
+    assert_string_equal(s, "Accept: */*");
+    free(s);
+}
+
+static void check_text(const char *in, const char *want)
+{
+    char out[512];
+    df_redact_text(in, out, sizeof(out));
+    if (strcmp(out, want) != 0)
+        fail_msg("df_redact_text(%s) = %s, want %s", in, out, want);
+}
+
+static void free_text(void **state)
+{
+    (void)state;
+    check_text("register url=http://u:p@127.0.0.1/f cdn=RUNNING",
+               "register url=http://***@127.0.0.1/f cdn=RUNNING");
+    check_text("two http://a:b@x/ and ftp://c@y/z", "two http://***@x/ and ftp://***@y/z");
+    check_text("headers: Authorization: Basic abc, Accept: x",
+               "headers: Authorization: ***, Accept: x");
+    check_text("{\"headers\":{\"Authorization\":\"Basic a\\\"bc\",\"X\":\"y\"}}",
+               "{\"headers\":{\"Authorization\":\"***\",\"X\":\"y\"}}");
+    check_text("headers=cookie%3Da&cookie=sess1&x=1", "headers=cookie%3Da&cookie=***&x=1");
+    check_text("Proxy-Authorization: Bearer t\nnext", "Proxy-Authorization: ***\nnext");
+    check_text("authorization check failed", "authorization check failed");
+    check_text("MyAuthorization: keep", "MyAuthorization: keep");
+    check_text("", "");
+    /* truncation keeps the output a valid C string and never leaks a partial secret */
+    char small[16];
+    size_t n = df_redact_text("http://user:secret@h/", small, sizeof(small));
+    assert_int_equal(n, strlen(small));
+    assert_null(strstr(small, "secret"));
+    assert_int_equal(df_redact_text("x", small, 0), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(secret_header_names),
+        cmocka_unit_test(urls),
+        cmocka_unit_test(header_lines),
+        cmocka_unit_test(free_text),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
