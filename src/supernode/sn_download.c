@@ -123,11 +123,18 @@ static void h_download(struct df_http_call *call, void *arg)
         return;
     }
     char *path = sn_cdn_data_path(s->cdn, t->id);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* Never through a symlink planted at the cache path, never a FIFO/device (O_NONBLOCK: the
+     * open itself must not block the loop). */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+    int open_errno = errno;
     struct stat st;
-    if (fd < 0 || fstat(fd, &st) < 0 || (uint64_t)st.st_size < end + 1) {
+    int is_stat = fd >= 0 && fstat(fd, &st) == 0;
+    if (fd < 0 || !is_stat || !S_ISREG(st.st_mode) || (uint64_t)st.st_size < end + 1) {
         DF_LOGW("download", "task %s: cache file %s unusable: %s", t->id, path,
-                fd < 0 ? strerror(errno) : "shorter than announced");
+                fd < 0 ? (open_errno == ELOOP ? "it is a symbolic link (not followed)"
+                                              : strerror(open_errno))
+                : !is_stat || !S_ISREG(st.st_mode) ? "not a regular file"
+                : "shorter than announced");
         if (fd >= 0)
             close(fd);
         free(path);
