@@ -6,6 +6,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/utsname.h>
+#include <time.h>
 
 #include <event2/http.h>
 #include <jansson.h>
@@ -13,7 +14,10 @@
 #include "df_http_server.h"
 #include "df_log.h"
 #include "df_proto.h"
+#include "df_redact.h"
+#include "df_token.h"
 #include "df_util.h"
+#include "sn_auth.h"
 #include "sn_cdn.h"
 #include "sn_req.h"
 #include "sn_server.h"
@@ -24,10 +28,46 @@ struct pending {
     char *cid;
 };
 
-static json_t *reg_data(const struct sn_task *t)
+/* A registration waiting for the origin to accept the client's credentials (private task). */
+struct sn_admit {
+    struct sn_admit *prev, *next;
+    struct sn_server *s;
+    struct evhttp_request *req;
+    struct sn_task *t;            /* referenced */
+    struct sn_reg_req r;
+    char src_ip[64];
+    struct sn_auth_check *check;
+};
+
+int sn_api_needs_token(const struct sn_server *s, const struct sn_task *t)
 {
-    return json_pack("{s:s,s:I,s:I,s:s}", "taskId", t->id, "fileLength", (json_int_t)t->http_length,
-                     "pieceSize", (json_int_t)t->piece_size, "cdnSource", "supernode");
+    return t->is_private || s->cfg->is_peer_auth_required;
+}
+
+int sn_api_sign_token(struct sn_server *s, const struct sn_task *t, struct sn_peer *p, char *out,
+                      size_t outsz)
+{
+    int64_t exp = (int64_t)time(NULL) + s->cfg->token_ttl_ms / 1000;
+    int n = df_token_sign(s->token_key, t->id, p->cid, p->src_ip ? p->src_ip : "", exp, out, outsz);
+    if (n > 0)
+        p->token_exp_unix = exp;
+    return n;
+}
+
+/* Registration data (spec §2.3) plus the peer-authentication extension that Dragonfly 1.x
+ * clients ignore: pieceAuth (pieces of this task need a token), pieceKey (the public key that
+ * verifies tokens, for the client's uploader) and pieceToken (this client's token). */
+static json_t *reg_data(struct sn_server *s, const struct sn_task *t, struct sn_peer *p)
+{
+    json_t *o = json_pack("{s:s,s:I,s:I,s:s}", "taskId", t->id, "fileLength",
+                          (json_int_t)t->http_length, "pieceSize", (json_int_t)t->piece_size,
+                          "cdnSource", "supernode");
+    char tok[DF_TOKEN_MAX];
+    json_object_set_new(o, "pieceAuth", json_boolean(sn_api_needs_token(s, t)));
+    json_object_set_new(o, "pieceKey", json_string(s->token_pub));
+    if (p && sn_api_sign_token(s, t, p, tok, sizeof(tok)) > 0)
+        json_object_set_new(o, "pieceToken", json_string(tok));
+    return o;
 }
 
 static void reply_failed_registration(struct sn_server *s, struct sn_task *t,
@@ -51,7 +91,8 @@ static void reply_registration(struct sn_server *s, struct sn_task *t, struct ev
         return;
     }
     s->metrics.dfgettasks_registered++;
-    df_http_reply_result(req, DF_CODE_SUCCESS, NULL, reg_data(t));
+    df_http_reply_result(req, DF_CODE_SUCCESS, NULL,
+                         reg_data(s, t, cid ? sn_task_peer_get(t, cid) : NULL));
 }
 
 void sn_api_on_task_ready(struct sn_task *t, void *arg)
@@ -73,8 +114,28 @@ void sn_api_on_task_ready(struct sn_task *t, void *arg)
     }
 }
 
+static void admit_free(struct sn_admit *a)
+{
+    struct sn_server *s = a->s;
+    if (a->prev)
+        a->prev->next = a->next;
+    else
+        s->admits = a->next;
+    if (a->next)
+        a->next->prev = a->prev;
+    sn_req_reg_cleanup(&a->r);
+    free(a);
+}
+
 void sn_api_shutdown(struct sn_server *s)
 {
+    while (s->admits) {
+        struct sn_admit *a = s->admits;
+        sn_auth_check_cancel(a->check);
+        df_http_reply_error(a->req, 503, "supernode shutting down");
+        a->t->refs--; /* not sn_task_unref: the registry frees every task right after */
+        admit_free(a);
+    }
     sn_pull_shutdown(s);
     struct sn_map_iter it = {0};
     const char *id;
@@ -110,6 +171,115 @@ static int is_form_body(struct evhttp_request *req, const char *body)
     return strchr(body, '=') != NULL;
 }
 
+/* The address the request came from, for binding tokens ("" when unknown). */
+static void request_peer_ip(struct evhttp_request *req, char out[64])
+{
+    struct evhttp_connection *conn = evhttp_request_get_connection(req);
+    char *addr = NULL;
+    ev_uint16_t port = 0;
+    out[0] = '\0';
+    if (conn) {
+        evhttp_connection_get_peer(conn, &addr, &port);
+        if (addr)
+            snprintf(out, 64, "%s", addr);
+    }
+}
+
+/* The client is admitted to t: record it, start the CDN when needed, answer (now or when the
+ * task is ready). Takes care of r (cleaned up). */
+static void register_admitted(struct sn_server *s, struct sn_task *t, struct sn_reg_req *r,
+                              struct evhttp_request *req, const char *src_ip)
+{
+    char err[DF_ERR_LEN];
+    int64_t now = df_now_ms();
+    t->access_ms = now;
+    struct sn_peer *p = sn_task_peer_upsert(t, r->cid);
+    sn_peer_set_str(&p->ip, r->ip);
+    sn_peer_set_str(&p->host_name, r->host_name);
+    sn_peer_set_str(&p->path, r->path);
+    sn_peer_set_str(&p->version, r->version);
+    sn_peer_set_str(&p->super_node_ip, r->super_node_ip);
+    sn_peer_set_str(&p->call_system, r->call_system);
+    sn_peer_set_str(&p->src_ip, src_ip);
+    p->port = r->port;
+    p->access_ms = now;
+    p->service_down_ms = 0;
+    p->sched.is_in_order = r->is_dfdaemon;
+    sn_sched_client_set_source(&t->sched, &p->sched, r->port > 0);
+    if ((t->cdn_status == SN_CDN_WAITING || t->cdn_status == SN_CDN_FAILED) && !t->cdn) {
+        /* The registration that (re)starts the CDN provides the origin headers and TLS
+         * settings (spec §11.11: they are kept while the task lives), and decides whether the
+         * task is private: its bytes come from an origin that was given credentials. */
+        sn_task_set_headers(t, r->headers, r->nheaders);
+        sn_task_set_tls(t, r->is_insecure, r->root_cas_pem, r->root_cas_len, r->nroot_cas);
+        t->is_private = sn_auth_has_credentials(r->raw_url, r->headers, r->nheaders);
+        int rc = sn_cdn_trigger(s->cdn, t);
+        if (rc < 0) {
+            snprintf(err, sizeof(err), "cannot start the CDN download: %s", df_strerror(rc));
+            sn_task_peer_remove(t, p);
+            DF_LOGW("api", "registration of %s refused: %s", r->raw_url, err);
+            s->metrics.dfgettasks_failed++;
+            df_http_reply_error(req, 500, err);
+            sn_req_reg_cleanup(r);
+            return;
+        }
+    }
+    if (t->is_reg_ready) {
+        reply_registration(s, t, req, r->cid);
+    } else {
+        struct pending *pd = df_xcalloc(1, sizeof(*pd));
+        pd->req = req;
+        pd->cid = df_xstrdup(r->cid);
+        pd->next = t->pending;
+        t->pending = pd;
+        sn_task_ref(t);
+    }
+    DF_LOGI("api", "register cid=%s ip=%s port=%d task=%s url=%s cdn=%s%s%s rootCAs=%zu", r->cid,
+            r->ip, r->port, t->id, r->raw_url, sn_cdn_status_name(t->cdn_status),
+            t->is_private ? " private" : "", r->is_insecure ? " insecure" : "", r->nroot_cas);
+    sn_req_reg_cleanup(r);
+}
+
+static void refuse_admission(struct sn_server *s, struct sn_task *t, struct sn_reg_req *r,
+                             struct evhttp_request *req, int status, const char *why)
+{
+    char msg[DF_ERR_LEN];
+    snprintf(msg, sizeof(msg),
+             "not admitted to private task %s: the origin did not accept this client's "
+             "credentials (%s)", t->id, why);
+    DF_LOGW("api", "registration of cid=%s for private task %s refused: %s", r->cid, t->id, why);
+    s->metrics.dfgettasks_failed++;
+    s->metrics.admissions_refused++;
+    df_http_reply_error(req, status == 0 ? 502 : 403, msg);
+    sn_req_reg_cleanup(r);
+}
+
+static void on_admit_checked(int status, const char *why, void *arg)
+{
+    struct sn_admit *a = arg;
+    struct sn_server *s = a->s;
+    struct sn_task *t = a->t;
+    a->check = NULL;
+    if (t->is_removed) {
+        df_http_reply_error(a->req, 500, "task expired while checking the client's credentials");
+        sn_req_reg_cleanup(&a->r);
+    } else if (sn_auth_is_allowed(status)) {
+        register_admitted(s, t, &a->r, a->req, a->src_ip);
+    } else {
+        refuse_admission(s, t, &a->r, a->req, status, why);
+    }
+    admit_free(a);
+    sn_task_unref(t);
+}
+
+/* 1 when r joins a private task whose CDN download this registration will not (re)start: the
+ * origin must accept r's own credentials first. */
+static int needs_admission(const struct sn_task *t)
+{
+    return t->is_private &&
+           !((t->cdn_status == SN_CDN_WAITING || t->cdn_status == SN_CDN_FAILED) && !t->cdn);
+}
+
 static void h_register(struct df_http_call *call, void *arg)
 {
     struct sn_server *s = arg;
@@ -131,7 +301,7 @@ static void h_register(struct df_http_call *call, void *arg)
     struct sn_task *t = sn_registry_get(&s->reg, id);
     if (t && (strcmp(t->task_url, r.task_url) != 0 || strcmp(t->md5, r.md5) != 0 ||
               strcmp(t->identifier, r.identifier) != 0)) {
-        snprintf(err, sizeof(err), "task conflict: task %s exists for %s", id, t->task_url);
+        snprintf(err, sizeof(err), "task conflict: task %s exists for another URL", id);
         goto refuse;
     }
     /* A TLS verification failure blocks only registrations that would fail the same way: one
@@ -139,9 +309,11 @@ static void h_register(struct df_http_call *call, void *arg)
     if (t && t->unreachable_until_ms > now &&
         !(t->is_cert_block &&
           !sn_task_is_same_tls(t, r.is_insecure, r.root_cas_pem, r.root_cas_len))) {
+        char *u = df_redact_url(r.raw_url);
         snprintf(err, sizeof(err), "url not reachable: %s (retry in %lld s)",
-                 t->fail_reason ? t->fail_reason : r.raw_url,
+                 t->fail_reason ? t->fail_reason : u,
                  (long long)((t->unreachable_until_ms - now + 999) / 1000));
+        free(u);
         goto refuse;
     }
     if (!t) {
@@ -149,45 +321,50 @@ static void h_register(struct df_http_call *call, void *arg)
                             sn_req_range_header(&r));
         s->metrics.tasks_registered++;
     }
-    t->access_ms = now;
-    struct sn_peer *p = sn_task_peer_upsert(t, r.cid);
-    sn_peer_set_str(&p->ip, r.ip);
-    sn_peer_set_str(&p->host_name, r.host_name);
-    sn_peer_set_str(&p->path, r.path);
-    sn_peer_set_str(&p->version, r.version);
-    sn_peer_set_str(&p->super_node_ip, r.super_node_ip);
-    sn_peer_set_str(&p->call_system, r.call_system);
-    p->port = r.port;
-    p->access_ms = now;
-    p->service_down_ms = 0;
-    p->sched.is_in_order = r.is_dfdaemon;
-    sn_sched_client_set_source(&t->sched, &p->sched, r.port > 0);
-    if ((t->cdn_status == SN_CDN_WAITING || t->cdn_status == SN_CDN_FAILED) && !t->cdn) {
-        /* The registration that (re)starts the CDN provides the origin headers and TLS
-         * settings (spec §11.11: they are kept while the task lives). */
-        sn_task_set_headers(t, r.headers, r.nheaders);
-        sn_task_set_tls(t, r.is_insecure, r.root_cas_pem, r.root_cas_len, r.nroot_cas);
-        int rc = sn_cdn_trigger(s->cdn, t);
-        if (rc < 0) {
-            snprintf(err, sizeof(err), "cannot start the CDN download: %s", df_strerror(rc));
-            sn_task_peer_remove(t, p);
-            goto refuse;
+    char src_ip[64];
+    request_peer_ip(call->req, src_ip);
+    if (!needs_admission(t)) {
+        register_admitted(s, t, &r, call->req, src_ip);
+        return;
+    }
+    struct sn_auth_req ar = {
+        .task_id = t->id,
+        .url = r.raw_url,
+        .headers = r.headers,
+        .nheaders = r.nheaders,
+        .is_insecure = r.is_insecure,
+        .ca_pem = r.root_cas_pem,
+        .ca_pem_len = r.root_cas_len,
+    };
+    struct sn_admit *a = df_xcalloc(1, sizeof(*a));
+    int status = 0;
+    int rc = sn_auth_check(s->auth, &ar, on_admit_checked, a, &a->check, &status);
+    if (rc == 1) {
+        free(a);
+        if (sn_auth_is_allowed(status)) {
+            register_admitted(s, t, &r, call->req, src_ip);
+        } else {
+            snprintf(err, sizeof(err), "origin answered HTTP %d, cached", status);
+            refuse_admission(s, t, &r, call->req, status, err);
         }
+        return;
     }
-    if (t->is_reg_ready) {
-        reply_registration(s, t, call->req, r.cid);
-    } else {
-        struct pending *pd = df_xcalloc(1, sizeof(*pd));
-        pd->req = call->req;
-        pd->cid = df_xstrdup(r.cid);
-        pd->next = t->pending;
-        t->pending = pd;
-        sn_task_ref(t);
+    if (rc < 0) {
+        free(a);
+        snprintf(err, sizeof(err), "cannot check the client's credentials with the origin: %s",
+                 df_strerror(rc));
+        goto refuse;
     }
-    DF_LOGI("api", "register cid=%s ip=%s port=%d task=%s url=%s cdn=%s%s rootCAs=%zu", r.cid,
-            r.ip, r.port, id, r.raw_url, sn_cdn_status_name(t->cdn_status),
-            r.is_insecure ? " insecure" : "", r.nroot_cas);
-    sn_req_reg_cleanup(&r);
+    a->s = s;
+    a->req = call->req;
+    a->t = t;
+    a->r = r; /* moved: freed by the admission */
+    snprintf(a->src_ip, sizeof(a->src_ip), "%s", src_ip);
+    a->next = s->admits;
+    if (s->admits)
+        s->admits->prev = a;
+    s->admits = a;
+    sn_task_ref(t);
     return;
 refuse:
     DF_LOGW("api", "registration of %s refused: %s", r.raw_url, err);
@@ -373,23 +550,29 @@ static void h_api_task(struct df_http_call *call, void *arg)
         df_http_reply(call->req, 200, NULL, NULL, 0);
         return;
     }
+    /* Credentials stay in memory for the origin requests: the API shows "***" for them. */
     json_t *hdrs = json_object();
     for (size_t i = 0; i < t->nheaders; i++) {
         const char *colon = strchr(t->headers[i], ':');
         char *key = df_xstrndup(t->headers[i], (size_t)(colon - t->headers[i]));
-        json_object_set_new(hdrs, key, json_string(colon + 2));
+        json_object_set_new(hdrs, key, json_string(df_redact_is_secret_header(key) ? DF_REDACTED
+                                                                                     : colon + 2));
         free(key);
     }
+    char *raw_url = df_redact_url(t->raw_url), *task_url = df_redact_url(t->task_url);
     json_t *o = json_pack("{s:s,s:s,s:I,s:I,s:I,s:I,s:s,s:s,s:s,s:s,s:s,s:s,s:o}", "ID", t->id,
                           "cdnStatus", sn_cdn_status_name(t->cdn_status), "fileLength",
                           (json_int_t)t->wrapped_length, "httpFileLength",
                           (json_int_t)t->http_length, "pieceSize", (json_int_t)t->piece_size,
-                          "pieceTotal", (json_int_t)t->sched.total, "rawURL", t->raw_url,
-                          "taskURL", t->task_url, "md5", t->md5, "realMd5", t->real_md5,
+                          "pieceTotal", (json_int_t)t->sched.total, "rawURL", raw_url,
+                          "taskURL", task_url, "md5", t->md5, "realMd5", t->real_md5,
                           "realSha256", t->real_sha256, "identifier", t->identifier,
                           "headers", hdrs);
     json_object_set_new(o, "insecure", json_boolean(t->is_insecure));
     json_object_set_new(o, "rootCAs", json_integer((json_int_t)t->n_root_cas));
+    json_object_set_new(o, "private", json_boolean(t->is_private));
+    free(raw_url);
+    free(task_url);
     char *txt = json_dumps(o, JSON_COMPACT);
     json_decref(o);
     df_http_reply_json(call->req, 200, txt);

@@ -36,6 +36,14 @@ struct sn_config {
     int64_t gc_meta_interval_ms;    /* 2m */
     int64_t task_expire_ms;         /* 3m */
     int64_t peer_gc_delay_ms;       /* 3m */
+    int is_peer_auth_required;      /* --peer-auth required: every piece of every task needs a
+                                       token (else only pieces of private tasks) */
+    char *peer_key_path;            /* --peer-key: Ed25519 key (PEM) that signs piece tokens;
+                                       NULL = <home>/peer-auth.key, created when missing; heap */
+    int64_t token_ttl_ms;           /* --token-ttl: lifetime of a piece token (15m); pulls
+                                       hand out a fresh one after half of it */
+    int64_t auth_ttl_ms;            /* --auth-ttl: how long the origin's answer to a client's
+                                       credentials for a private task is reused (60s) */
     int is_console;                 /* mirror logs to stderr */
     int is_debug;                   /* debug log level */
 };

@@ -102,6 +102,12 @@ char *sn_metrics_render(const struct sn_metrics *m, const uint64_t tasks_by_stat
             "Body bytes received from origin servers.", m->origin_bytes);
     counter(&o, "damselfly_supernode_upload_bytes_total",
             "Bytes served on the download port.", m->upload_bytes);
+    counter(&o, "damselfly_supernode_piece_token_refused_total",
+            "Download-port requests refused for a missing or invalid piece token.",
+            m->pieces_token_refused);
+    counter(&o, "damselfly_supernode_admissions_refused_total",
+            "Registrations to private tasks whose credentials the origin did not accept.",
+            m->admissions_refused);
     add(&o, "# HELP damselfly_supernode_scheduled_pieces_total Piece tasks handed out, by source.\n"
             "# TYPE damselfly_supernode_scheduled_pieces_total counter\n"
             "damselfly_supernode_scheduled_pieces_total{source=\"supernode\"} %llu\n"

@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <sys/socket.h>
 
@@ -27,6 +28,7 @@
 #include "df_http_server.h"
 #include "df_log.h"
 #include "df_proto.h"
+#include "df_token.h"
 #include "df_util.h"
 #include "sn_req.h"
 #include "sn_server.h"
@@ -305,6 +307,14 @@ void sn_pull_handle(struct df_http_call *call, void *arg)
     }
     int64_t now = df_now_ms();
     t->access_ms = p->access_ms = now;
+    /* Piece tokens are short-lived: a client that keeps pulling gets a fresh one in a header
+     * (Dragonfly 1.x clients ignore it) once half of the current one's lifetime is gone. */
+    if (sn_api_needs_token(s, t) &&
+        p->token_exp_unix - (int64_t)time(NULL) < s->cfg->token_ttl_ms / 2000) {
+        char tok[DF_TOKEN_MAX];
+        if (sn_api_sign_token(s, t, p, tok, sizeof(tok)) > 0)
+            evhttp_add_header(evhttp_request_get_output_headers(call->req), DF_TOKEN_HEADER, tok);
+    }
     if (q.status == DF_TASK_FINISHED) {
         p->is_success = q.result == DF_RESULT_SUCCESS;
         df_http_reply_result(call->req, DF_CODE_PEER_FINISH, NULL, NULL);

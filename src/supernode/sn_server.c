@@ -12,7 +12,9 @@
 #include "df_http_server.h"
 #include "df_log.h"
 #include "df_util.h"
+#include "df_token.h"
 #include "df_workpool.h"
+#include "sn_auth.h"
 #include "sn_cdn.h"
 
 #define SN_API_MAX_BODY (1u << 20) /* registrations: < 1 KiB, ≤ ~350 KiB with rootCAs; → 413 */
@@ -104,6 +106,16 @@ struct sn_server *sn_server_new(const struct sn_config *cfg, struct event_base *
     s->cdn = sn_cdn_new(base, s->pool, s->http, &s->metrics, &co, sn_api_on_task_ready, s, err);
     if (!s->cdn)
         goto fail;
+    /* The piece-token key lives beside the cache (created on first start, mode 0600) so that
+     * tokens survive a restart; --peer-key shares one key between the supernodes of a cluster. */
+    char *key_path = cfg->peer_key_path ? df_xstrdup(cfg->peer_key_path)
+                                        : df_path_join(cfg->home_dir, "peer-auth.key");
+    int krc = df_token_key_load_or_create(key_path, &s->token_key, err);
+    free(key_path);
+    if (krc < 0)
+        goto fail;
+    df_token_key_public_b64(s->token_key, s->token_pub);
+    s->auth = sn_auth_new(s->http, cfg->auth_ttl_ms);
     df_http_server_set_observer(s->api, on_http_reply, s);
     df_http_server_set_observer(s->dl, on_http_reply, s);
     df_http_server_set_timeout(s->dl, 300);
@@ -130,11 +142,13 @@ void sn_server_free(struct sn_server *s)
         sn_api_shutdown(s);
     if (s->cdn)
         sn_cdn_shutdown(s->cdn);
+    sn_auth_free(s->auth);        /* before the HTTP client its checks use */
     df_http_client_free(s->http); /* after the CDN cancelled its requests */
     df_workpool_free(s->pool);    /* runs the last completions (they free dying jobs) */
     sn_cdn_free(s->cdn);
     df_http_server_free(s->api);
     df_http_server_free(s->dl);
     sn_registry_cleanup(&s->reg);
+    df_token_key_free(s->token_key);
     free(s);
 }

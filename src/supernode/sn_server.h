@@ -22,6 +22,9 @@ struct df_http_server;
 struct sn_cdn;
 struct sn_pull_hold;
 struct df_http_call;
+struct df_token_key;
+struct sn_auth;
+struct sn_admit;
 
 struct sn_server {
     const struct sn_config *cfg;
@@ -40,6 +43,10 @@ struct sn_server {
     struct sn_pull_hold *hold_head, *hold_tail; /* held /peer/task requests, oldest first */
     size_t nholds;
     struct event *hold_timer;      /* re-runs held pulls while there are any */
+    struct df_token_key *token_key;/* signs piece tokens (df_token) */
+    char token_pub[48];            /* its public key, base64url, handed out at registration */
+    struct sn_auth *auth;          /* origin checks of joiners of private tasks */
+    struct sn_admit *admits;       /* registrations waiting for such a check */
 };
 
 /* Binds both ports, creates the cache directory, starts the GC timer. Returns NULL and fills
@@ -72,6 +79,12 @@ void sn_verify_piece_error(struct sn_server *s, const char *type, const char *ta
                            const char *dst_cid, const char *range);
 /* Called when t's CDN job ended: runs a re-fetch that was deferred while the job ran. */
 void sn_verify_on_cdn_end(struct sn_server *s, struct sn_task *t);
+/* Piece token for client p of task t (df_token, bound to the address it registered from),
+ * valid cfg->token_ttl_ms; records its expiry in p. Returns the length or a negative code. */
+int sn_api_sign_token(struct sn_server *s, const struct sn_task *t, struct sn_peer *p, char *out,
+                      size_t outsz);
+/* 1 when pieces of t need a token (private task, or --peer-auth required). */
+int sn_api_needs_token(const struct sn_server *s, const struct sn_task *t);
 /* Download port (sn_download.c): registers GET/HEAD /download/<id[0:3]>/<id> on s->dl. */
 void sn_download_install(struct sn_server *s);
 

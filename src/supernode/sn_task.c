@@ -35,6 +35,7 @@ static void peer_free(struct sn_peer *p, struct sn_task *t)
     free(p->version);
     free(p->super_node_ip);
     free(p->call_system);
+    free(p->src_ip);
     free(p);
 }
 

@@ -78,6 +78,9 @@ struct sn_task {
     int needs_refetch;         /* the cache copy is bad: fetch it again when the job ends */
     uint32_t verified_piece;   /* last piece found intact, and when (de-duplicates reports) */
     int64_t verified_ms;
+    int is_private;            /* the registration that started the CDN carried credentials:
+                                  joiners are checked with the origin (sn_auth) and pieces need
+                                  a token (df_token) */
 };
 
 /* A dfget task: one client (CID) downloading one task; also a future piece source. */
@@ -93,6 +96,8 @@ struct sn_peer {
     int64_t access_ms;
     int64_t service_down_ms;   /* 0 = up; else when /peer/service/down arrived */
     int is_success;            /* 600 sent / 702 success */
+    char *src_ip;              /* address the registration came from (tokens are bound to it) */
+    int64_t token_exp_unix;    /* expiry of the last piece token handed out, 0 = none */
     struct sn_sched_client sched;
 };
 
