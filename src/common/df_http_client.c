@@ -9,9 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 
 #include "df_err.h"
 #include "df_log.h"
+#include "df_netpolicy.h"
 #include "df_util.h"
 
 #define HDR_CAP (64 * 1024)       /* cap on response header bytes we keep */
@@ -55,6 +57,8 @@ struct df_http_req {
     int64_t content_length;
     char errbuf[CURL_ERROR_SIZE];
     int result;                    /* CURLcode of the finished transfer */
+    const struct df_netpolicy *policy; /* borrowed; NULL = no check */
+    char deny_msg[DF_NETPOLICY_WHY_LEN]; /* first connection the policy refused, "" if none */
     struct df_http_req *next;      /* pending/doomed list link */
     struct df_http_req *all_prev, *all_next;
 };
@@ -294,6 +298,39 @@ static int map_curl_error(CURLcode cc)
     }
 }
 
+/* The host of the URL being fetched right now (after a redirect: the new URL) into out. */
+static void current_host(struct df_http_req *r, char *out, size_t outsz)
+{
+    char *url = NULL, *host = NULL;
+    out[0] = '\0';
+    if (curl_easy_getinfo(r->easy, CURLINFO_EFFECTIVE_URL, &url) != CURLE_OK || !url)
+        return;
+    CURLU *u = curl_url();
+    if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK && host)
+        snprintf(out, outsz, "%s", host);
+    curl_free(host);
+    curl_url_cleanup(u);
+}
+
+/* Every connection curl opens for a request with a policy comes through here, with the
+ * resolved address: the first hop, each redirect, each address tried. Refusing returns
+ * CURL_SOCKET_BAD (curl then tries the next address or fails with CURLE_COULDNT_CONNECT); no
+ * packet is sent. */
+static curl_socket_t open_socket_cb(void *clientp, curlsocktype purpose, struct curl_sockaddr *a)
+{
+    struct df_http_req *r = clientp;
+    (void)purpose;
+    char host[256], why[DF_NETPOLICY_WHY_LEN];
+    current_host(r, host, sizeof(host));
+    if (df_netpolicy_check(r->policy, host, &a->addr, a->addrlen, why, sizeof(why)) < 0) {
+        if (!r->deny_msg[0])
+            snprintf(r->deny_msg, sizeof(r->deny_msg), "%s", why);
+        return CURL_SOCKET_BAD;
+    }
+    return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+}
+
 static void check_done(struct df_http_client *c)
 {
     CURLMsg *msg;
@@ -319,6 +356,11 @@ static void check_done(struct df_http_client *c)
             err = r->err;
         if (!err)
             err = map_curl_error(cc);
+        if (cc == CURLE_COULDNT_CONNECT && r->deny_msg[0]) {
+            /* every address was refused by the policy: say why, not "could not connect" */
+            err = -EACCES;
+            snprintf(r->errbuf, sizeof(r->errbuf), "%s", r->deny_msg);
+        }
         if (cc != CURLE_OK && !r->errbuf[0])
             snprintf(r->errbuf, sizeof(r->errbuf), "%s", curl_easy_strerror(cc));
         if (!r->is_headers_called)
@@ -424,6 +466,11 @@ struct df_http_req *df_http_req_start(struct df_http_client *c, const struct df_
     }
     if (o->is_fresh_connect)
         curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
+    if (o->policy) {
+        r->policy = o->policy;
+        curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, open_socket_cb);
+        curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, r);
+    }
     const char *method = o->method ? o->method : "GET";
     if (strcmp(method, "HEAD") == 0) {
         curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
@@ -544,5 +591,9 @@ const char *df_http_req_errtext(const struct df_http_req *r) { return r->errbuf;
 int df_http_req_is_cert_error(const struct df_http_req *r)
 {
     return r->result == CURLE_PEER_FAILED_VERIFICATION || r->result == CURLE_SSL_CACERT_BADFILE;
+}
+int df_http_req_is_denied(const struct df_http_req *r)
+{
+    return r->result == CURLE_COULDNT_CONNECT && r->deny_msg[0];
 }
 int df_http_client_active(const struct df_http_client *c) { return c->active; }

@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 struct event_base;
+struct df_netpolicy;
 struct df_http_client;
 struct df_http_req;
 
@@ -60,6 +61,18 @@ struct df_http_opts {
                                     * peer verifies against "system store OR these CAs". */
     size_t ca_pem_len;             /* bytes of ca_pem */
     int is_fresh_connect;          /* do not reuse a cached connection */
+    const struct df_netpolicy *policy; /* origin policy checked for every connection the request
+                                    * opens (after DNS, on every redirect hop: curl's
+                                    * CURLOPT_OPENSOCKETFUNCTION), against the address and the
+                                    * URL's host. Borrowed: must outlive the request. A refused
+                                    * connection is never opened; when no address is left the
+                                    * request fails with on_done err -EACCES,
+                                    * df_http_req_is_denied() == 1 and df_http_req_errtext() =
+                                    * the policy's reason. NULL = no check. Note: a connection
+                                    * already in curl's cache (opened by an earlier request of
+                                    * this client to the same host and port) is reused unchecked;
+                                    * clients mixing requests with and without a policy to the
+                                    * same hosts should set is_fresh_connect. */
 };
 
 /* Returns NULL on OOM of the curl multi handle only. */
@@ -92,6 +105,9 @@ const char *df_http_req_errtext(const struct df_http_req *req);
  * failure depends on is_insecure / ca_file / ca_pem, not on the server being reachable.
  * Valid in on_done. */
 int df_http_req_is_cert_error(const struct df_http_req *req);
+/* 1 when the transfer failed because opts.policy refused every address it would have connected
+ * to (df_http_req_errtext() says which rule). Valid in on_done. */
+int df_http_req_is_denied(const struct df_http_req *req);
 /* Number of requests in flight. */
 int df_http_client_active(const struct df_http_client *c);
 

@@ -17,6 +17,7 @@
 
 #include "df_err.h"
 #include "df_http_client.h"
+#include "df_netpolicy.h"
 #include "df_util.h"
 #include "df_workpool.h"
 
@@ -37,16 +38,29 @@ struct fx {
     struct df_http_req *paused;
     char hdr[64];
     int64_t clen;
+    int hello_hits;
+    char errtext[256];
+    int is_denied;
 };
 
 static unsigned char big_byte(size_t i) { return (unsigned char)((i * 131) ^ (i >> 9)); }
 
 static void srv_cb(struct evhttp_request *req, void *arg)
 {
+    struct fx *f = arg;
     const char *uri = evhttp_request_get_uri(req);
     struct evbuffer *out = evhttp_request_get_output_buffer(req);
     struct evkeyvalq *oh = evhttp_request_get_output_headers(req);
+    if (strncmp(uri, "/to-", 4) == 0) {
+        /* /to-<host>: 302 to http://<host>:<our port>/hello */
+        char loc[128];
+        snprintf(loc, sizeof(loc), "http://%s:%d/hello", uri + 4, f->port);
+        evhttp_add_header(oh, "Location", loc);
+        evhttp_send_reply(req, 302, "Found", NULL);
+        return;
+    }
     if (strcmp(uri, "/hello") == 0) {
+        f->hello_hits++;
         evhttp_add_header(oh, "X-Test", "  value 1 ");
         evbuffer_add_printf(out, "hello world");
         evhttp_send_reply(req, 200, "OK", NULL);
@@ -115,6 +129,8 @@ static void on_done_collect(struct df_http_req *req, int err, long status, void 
     const char *h = df_http_req_header(req, "x-test");
     snprintf(f->hdr, sizeof(f->hdr), "%s", h ? h : "");
     f->clen = df_http_req_content_length(req);
+    snprintf(f->errtext, sizeof(f->errtext), "%s", df_http_req_errtext(req));
+    f->is_denied = df_http_req_is_denied(req);
 }
 
 static char *url(struct fx *f, const char *path)
@@ -240,6 +256,68 @@ static void test_refused_and_timeout(void **state)
     assert_true(df_now_ms() - t0 < 3000);
 }
 
+/* opts.policy: refused before connecting (first hop, redirects, host patterns), with the
+ * policy's reason; allowed requests and redirects unaffected. */
+static void test_policy(void **state)
+{
+    struct fx *f = *state;
+    char err[DF_ERR_LEN];
+    struct df_netpolicy *p = df_netpolicy_new();
+    assert_int_equal(df_netpolicy_add(p, 0, "127.0.0.2/32,localhost", err), 0);
+    df_netpolicy_add_own_port(p, 1);
+    int n = 0;
+    struct {
+        const char *host; /* URL: http://<host>:<port><path>, port = the server's unless given */
+        int port;
+        const char *path;
+        int is_denied;
+        const char *why;
+    } cases[] = {
+        {"127.0.0.1", 0, "/hello", 0, ""},
+        {"127.0.0.1", 0, "/to-127.0.0.1", 0, ""},
+        {"127.0.0.2", 0, "/hello", 1, "denied by --origin-deny 127.0.0.2/32"},
+        {"169.254.169.254", 0, "/latest/meta-data", 1, "denied by the link-local rule"},
+        {"[::ffff:169.254.169.254]", 0, "/x", 1, "denied by the link-local rule"},
+        {"127.0.0.1", 1, "/x", 1, "127.0.0.1:1 denied by the own-port rule"},
+        {"localhost", 0, "/hello", 1, "denied by --origin-deny localhost"},
+        {"127.0.0.1", 0, "/to-127.0.0.2", 1, "denied by --origin-deny 127.0.0.2/32"},
+        {"127.0.0.1", 0, "/to-localhost", 1, "denied by --origin-deny localhost"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char *u = df_xasprintf("http://%s:%d%s", cases[i].host,
+                               cases[i].port ? cases[i].port : f->port, cases[i].path);
+        struct df_http_opts o = {.url = u, .is_follow_redirects = 1, .policy = p,
+                                 .connect_timeout_ms = 2000};
+        int hits = f->hello_hits;
+        f->is_denied = -1;
+        assert_non_null(df_http_req_start(f->c, &o, NULL, NULL, on_done_collect, f, NULL));
+        free(u);
+        run_until(f, ++n);
+        assert_int_equal(f->done_count, n);
+        if (cases[i].is_denied) {
+            assert_int_equal(f->err, -EACCES);
+            assert_int_equal(f->is_denied, 1);
+            assert_non_null(strstr(f->errtext, cases[i].why));
+            assert_int_equal(f->hello_hits, hits); /* the target never saw a request */
+        } else {
+            assert_int_equal(f->err, 0);
+            assert_int_equal(f->status, 200);
+            assert_string_equal(f->body, "hello world");
+            assert_int_equal(f->is_denied, 0);
+            assert_int_equal(f->hello_hits, hits + 1);
+        }
+    }
+    /* without a policy nothing is checked */
+    char *u = url(f, "/to-localhost");
+    struct df_http_opts o = {.url = u, .is_follow_redirects = 1};
+    assert_non_null(df_http_req_start(f->c, &o, NULL, NULL, on_done_collect, f, NULL));
+    free(u);
+    run_until(f, ++n);
+    assert_int_equal(f->err, 0);
+    assert_int_equal(f->status, 200);
+    df_netpolicy_free(p);
+}
+
 static int on_headers_reject(struct df_http_req *req, long status, void *arg)
 {
     return status == 200 ? DF_EHTTP : 0;
@@ -327,6 +405,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_stream_pause, setup, teardown),
         cmocka_unit_test_setup_teardown(test_body_cap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refused_and_timeout, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_policy, setup, teardown),
         cmocka_unit_test_setup_teardown(test_headers_abort_and_cancel, setup, teardown),
         cmocka_unit_test_setup_teardown(test_workpool, setup, teardown),
     };
