@@ -19,7 +19,8 @@ enum {
     OPT_PORT = 1000, OPT_DOWNLOAD_PORT, OPT_HOME, OPT_ADVERTISE, OPT_MAX_BW, OPT_SYS_BW,
     OPT_UP, OPT_DOWN, OPT_FAIL_ACCESS, OPT_GC_INIT, OPT_GC_META, OPT_TASK_EXPIRE, OPT_PEER_GC,
     OPT_CONFIG, OPT_CONSOLE, OPT_BIND, OPT_VERSION, OPT_CDN_PATTERN, OPT_POOL, OPT_PROFILER,
-    OPT_CDN_UP, OPT_PIECE_SIZE, OPT_PULL_HOLD,
+    OPT_CDN_UP, OPT_PIECE_SIZE, OPT_PULL_HOLD, OPT_PEER_AUTH, OPT_PEER_KEY, OPT_TOKEN_TTL,
+    OPT_AUTH_TTL,
 };
 
 static const struct option k_opts[] = {
@@ -34,6 +35,10 @@ static const struct option k_opts[] = {
     {"cdn-up-limit", required_argument, NULL, OPT_CDN_UP},
     {"piece-size", required_argument, NULL, OPT_PIECE_SIZE},
     {"pull-hold", required_argument, NULL, OPT_PULL_HOLD},
+    {"peer-auth", required_argument, NULL, OPT_PEER_AUTH},
+    {"peer-key", required_argument, NULL, OPT_PEER_KEY},
+    {"token-ttl", required_argument, NULL, OPT_TOKEN_TTL},
+    {"auth-ttl", required_argument, NULL, OPT_AUTH_TTL},
     {"fail-access-interval", required_argument, NULL, OPT_FAIL_ACCESS},
     {"gc-initial-delay", required_argument, NULL, OPT_GC_INIT},
     {"gc-meta-interval", required_argument, NULL, OPT_GC_META},
@@ -64,6 +69,8 @@ void sn_config_init(struct sn_config *c)
     c->down_limit = SN_SCHED_DEF_DOWN_LIMIT;
     c->cdn_up_limit = 0; /* = the down-limit, resolved after parsing */
     c->pull_hold_ms = SN_CONFIG_DEF_PULL_HOLD_MS;
+    c->token_ttl_ms = 15 * 60 * 1000;
+    c->auth_ttl_ms = 60 * 1000;
     c->fail_access_interval_ms = 3 * 60 * 1000;
     c->gc_initial_delay_ms = 6 * 1000;
     c->gc_meta_interval_ms = 2 * 60 * 1000;
@@ -76,7 +83,8 @@ void sn_config_cleanup(struct sn_config *c)
     free(c->home_dir);
     free(c->bind_addr);
     free(c->config_path);
-    c->home_dir = c->bind_addr = c->config_path = NULL;
+    free(c->peer_key_path);
+    c->home_dir = c->bind_addr = c->config_path = c->peer_key_path = NULL;
 }
 
 void sn_config_usage(FILE *f)
@@ -114,6 +122,20 @@ void sn_config_usage(FILE *f)
             "                                      do is held until a piece can be given, instead\n"
             "                                      of an immediate 602; 0 = never, at most 4s\n"
             "                                      (default 1s)\n"
+            "      --peer-auth mode                \"private\": pieces of private tasks (registered\n"
+            "                                      with credentials) need a piece token from this\n"
+            "                                      supernode, public tasks stay open to Dragonfly\n"
+            "                                      1.x clients; \"required\": every piece of every\n"
+            "                                      task needs one (default \"private\")\n"
+            "      --peer-key path                 Ed25519 private key (PEM, mode 0600) that signs\n"
+            "                                      piece tokens; share it between the supernodes of\n"
+            "                                      a cluster (default <home-dir>/peer-auth.key,\n"
+            "                                      created when missing)\n"
+            "      --token-ttl duration            lifetime of a piece token, renewed while the\n"
+            "                                      client pulls (default 15m)\n"
+            "      --auth-ttl duration             how long the origin's answer to a client's\n"
+            "                                      credentials for a private task is reused\n"
+            "                                      (default 1m)\n"
             "      --fail-access-interval duration how long an unreachable URL is refused (default 3m)\n"
             "      --gc-initial-delay duration     delay before the first GC (default 6s)\n"
             "      --gc-meta-interval duration     task and peer GC period (default 2m)\n"
@@ -249,6 +271,18 @@ int sn_config_parse(struct sn_config *c, int argc, char **argv, char err[DF_ERR_
             /* Dragonfly's dfget gives /peer/task 5 s, ours 10 s */
             bad = parse_duration(optarg, &c->pull_hold_ms) < 0 || c->pull_hold_ms > 4000;
             break;
+        case OPT_PEER_AUTH:
+            bad = strcmp(optarg, "private") != 0 && strcmp(optarg, "required") != 0;
+            c->is_peer_auth_required = strcmp(optarg, "required") == 0;
+            break;
+        case OPT_PEER_KEY:
+            free(c->peer_key_path);
+            c->peer_key_path = df_xstrdup(optarg);
+            break;
+        case OPT_TOKEN_TTL:
+            bad = parse_duration(optarg, &c->token_ttl_ms) < 0 || c->token_ttl_ms < 10000;
+            break;
+        case OPT_AUTH_TTL: bad = parse_duration(optarg, &c->auth_ttl_ms) < 0; break;
         case OPT_FAIL_ACCESS: bad = parse_duration(optarg, &c->fail_access_interval_ms) < 0; break;
         case OPT_GC_INIT: bad = parse_duration(optarg, &c->gc_initial_delay_ms) < 0; break;
         case OPT_GC_META:

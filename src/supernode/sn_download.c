@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -17,6 +18,7 @@
 #include "df_http_server.h"
 #include "df_log.h"
 #include "df_proto.h"
+#include "df_token.h"
 #include "df_util.h"
 #include "sn_cdn.h"
 #include "sn_server.h"
@@ -64,6 +66,31 @@ static void h_download(struct df_http_call *call, void *arg)
     if (!t || (t->cdn_status != SN_CDN_SUCCESS && t->cdn_status != SN_CDN_RUNNING)) {
         df_http_reply(req, 404, "text/plain", "not found\n", 10);
         return;
+    }
+    if (sn_api_needs_token(s, t)) {
+        /* Private task (or --peer-auth required): only clients the supernode admitted, with
+         * the token it gave them, from the address they registered from. */
+        unsigned char pub[1][DF_TOKEN_PUB_LEN];
+        char ip[64] = "";
+        struct evhttp_connection *conn = evhttp_request_get_connection(req);
+        char *addr = NULL;
+        ev_uint16_t port = 0;
+        if (conn)
+            evhttp_connection_get_peer(conn, &addr, &port);
+        if (addr)
+            snprintf(ip, sizeof(ip), "%s", addr);
+        const char *why = "no key";
+        struct df_token_claims c;
+        if (df_token_pub_decode(s->token_pub, pub[0]) < 0 ||
+            df_token_verify(pub, 1, df_http_req_header_in(req, DF_TOKEN_HEADER), t->id, ip,
+                            (int64_t)time(NULL), &c, &why) < 0) {
+            char msg[160];
+            int n = snprintf(msg, sizeof(msg), "piece token refused: %s\n", why);
+            DF_LOGW("download", "task %s: piece request from %s refused: %s", t->id, ip, why);
+            s->metrics.pieces_token_refused++;
+            df_http_reply(req, 403, "text/plain", msg, (size_t)n);
+            return;
+        }
     }
     if (!t->piece_size || t->sched.cdn.count == 0) {
         df_http_reply(req, 503, "text/plain", "range not downloaded yet\n", 25);
