@@ -50,6 +50,7 @@ int main(int argc, char **argv)
     }
     if (!cfg.advertise_ip[0])
         sn_config_detect_ip(cfg.advertise_ip);
+    sn_config_add_local_addrs(&cfg); /* own-port rule of the origin policy on every address */
 
     signal(SIGPIPE, SIG_IGN);
     df_log_set_level(cfg.is_debug ? DF_LOG_DEBUG : DF_LOG_INFO);
@@ -63,7 +64,8 @@ int main(int argc, char **argv)
     }
     df_log_set_console(cfg.is_console);
     if (cfg.config_path)
-        DF_LOGW("main", "--config %s accepted but YAML is not parsed; use flags", cfg.config_path);
+        DF_LOGW("main", "--config %s accepted but YAML is not parsed; use flags (also for "
+                "--origin-allow / --origin-deny)", cfg.config_path);
 
     evthread_use_pthreads();
     struct event_base *base = event_base_new();

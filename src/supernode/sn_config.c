@@ -11,11 +11,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "df_netpolicy.h"
 #include "df_proto.h"
 #include "df_util.h"
 #include "sn_sched.h"
 
 enum {
+    OPT_ORIGIN_ALLOW = 900, OPT_ORIGIN_DENY,
     OPT_PORT = 1000, OPT_DOWNLOAD_PORT, OPT_HOME, OPT_ADVERTISE, OPT_MAX_BW, OPT_SYS_BW,
     OPT_UP, OPT_DOWN, OPT_FAIL_ACCESS, OPT_GC_INIT, OPT_GC_META, OPT_TASK_EXPIRE, OPT_PEER_GC,
     OPT_CONFIG, OPT_CONSOLE, OPT_BIND, OPT_VERSION, OPT_CDN_PATTERN, OPT_POOL, OPT_PROFILER,
@@ -39,6 +41,8 @@ static const struct option k_opts[] = {
     {"peer-key", required_argument, NULL, OPT_PEER_KEY},
     {"token-ttl", required_argument, NULL, OPT_TOKEN_TTL},
     {"auth-ttl", required_argument, NULL, OPT_AUTH_TTL},
+    {"origin-allow", required_argument, NULL, OPT_ORIGIN_ALLOW},
+    {"origin-deny", required_argument, NULL, OPT_ORIGIN_DENY},
     {"fail-access-interval", required_argument, NULL, OPT_FAIL_ACCESS},
     {"gc-initial-delay", required_argument, NULL, OPT_GC_INIT},
     {"gc-meta-interval", required_argument, NULL, OPT_GC_META},
@@ -76,6 +80,7 @@ void sn_config_init(struct sn_config *c)
     c->gc_meta_interval_ms = 2 * 60 * 1000;
     c->task_expire_ms = 3 * 60 * 1000;
     c->peer_gc_delay_ms = 3 * 60 * 1000;
+    c->origin_policy = df_netpolicy_new();
 }
 
 void sn_config_cleanup(struct sn_config *c)
@@ -83,6 +88,8 @@ void sn_config_cleanup(struct sn_config *c)
     free(c->home_dir);
     free(c->bind_addr);
     free(c->config_path);
+    df_netpolicy_free(c->origin_policy);
+    c->origin_policy = NULL;
     free(c->peer_key_path);
     c->home_dir = c->bind_addr = c->config_path = c->peer_key_path = NULL;
 }
@@ -136,6 +143,20 @@ void sn_config_usage(FILE *f)
             "      --auth-ttl duration             how long the origin's answer to a client's\n"
             "                                      credentials for a private task is reused\n"
             "                                      (default 1m)\n"
+            "      --origin-allow list             origins the CDN may fetch from: comma-separated\n"
+            "                                      CIDRs (10.0.0.0/8, fd00::/8), addresses and host\n"
+            "                                      patterns (*.example.com, example.com); repeatable.\n"
+            "                                      When given, every other origin is refused\n"
+            "                                      (default: all, except the always-denied below)\n"
+            "      --origin-deny list              origins the CDN never fetches from, same syntax;\n"
+            "                                      wins over --origin-allow. Checked against the\n"
+            "                                      address connected (after DNS, on every redirect)\n"
+            "                                      and the URL's host. Always denied: link-local\n"
+            "                                      (169.254.0.0/16, fe80::/10), 0.0.0.0/8 and ::,\n"
+            "                                      and this supernode's own ports on loopback and\n"
+            "                                      its own addresses. Internet-facing supernode:\n"
+            "                                      --origin-deny 127.0.0.0/8,::1/128,10.0.0.0/8,\n"
+            "                                      172.16.0.0/12,192.168.0.0/16,fc00::/7\n"
             "      --fail-access-interval duration how long an unreachable URL is refused (default 3m)\n"
             "      --gc-initial-delay duration     delay before the first GC (default 6s)\n"
             "      --gc-meta-interval duration     task and peer GC period (default 2m)\n"
@@ -283,6 +304,11 @@ int sn_config_parse(struct sn_config *c, int argc, char **argv, char err[DF_ERR_
             bad = parse_duration(optarg, &c->token_ttl_ms) < 0 || c->token_ttl_ms < 10000;
             break;
         case OPT_AUTH_TTL: bad = parse_duration(optarg, &c->auth_ttl_ms) < 0; break;
+        case OPT_ORIGIN_ALLOW:
+        case OPT_ORIGIN_DENY:
+            if (df_netpolicy_add(c->origin_policy, ch == OPT_ORIGIN_ALLOW, optarg, err) < 0)
+                return -EINVAL; /* err names the entry */
+            break;
         case OPT_FAIL_ACCESS: bad = parse_duration(optarg, &c->fail_access_interval_ms) < 0; break;
         case OPT_GC_INIT: bad = parse_duration(optarg, &c->gc_initial_delay_ms) < 0; break;
         case OPT_GC_META:
@@ -323,6 +349,13 @@ int sn_config_parse(struct sn_config *c, int argc, char **argv, char err[DF_ERR_
      * slower (docs/internals/scheduling.md, "Session 3"). */
     if (c->cdn_up_limit == 0)
         c->cdn_up_limit = c->down_limit;
+    /* Our own listening ports are never an origin (our /metrics, our cache through the download
+     * port): loopback and unspecified addresses are covered by the rule itself, a specific
+     * --bind address here, interface addresses by sn_config_add_local_addrs. */
+    df_netpolicy_add_own_port(c->origin_policy, c->port);
+    df_netpolicy_add_own_port(c->origin_policy, c->download_port);
+    int brc = df_netpolicy_add_own_addr_str(c->origin_policy, c->bind_addr);
+    DF_ASSERT(brc == 0); /* parse_ip validated it */
     if (optind < argc) {
         if (strcmp(argv[optind], "version") == 0 && optind + 1 == argc)
             return SN_CONFIG_VERSION;
@@ -337,6 +370,17 @@ uint64_t sn_config_origin_bps(const struct sn_config *c)
     if (c->max_bandwidth_bps == 0 || c->max_bandwidth_bps <= c->system_bandwidth_bps)
         return 0;
     return c->max_bandwidth_bps - c->system_bandwidth_bps;
+}
+
+void sn_config_add_local_addrs(struct sn_config *c)
+{
+    struct ifaddrs *ifs = NULL;
+    if (getifaddrs(&ifs) != 0)
+        return;
+    for (struct ifaddrs *i = ifs; i; i = i->ifa_next)
+        if (i->ifa_addr)
+            df_netpolicy_add_own_addr(c->origin_policy, i->ifa_addr);
+    freeifaddrs(ifs);
 }
 
 void sn_config_detect_ip(char out[SN_IP_MAX])

@@ -10,6 +10,8 @@
 
 #include "df_err.h"
 
+struct df_netpolicy;
+
 #define SN_IP_MAX 64
 #define SN_CONFIG_PIECE_DRAGONFLY UINT32_MAX
 #define SN_CONFIG_DEF_PULL_HOLD_MS 1000
@@ -36,6 +38,12 @@ struct sn_config {
     int64_t gc_meta_interval_ms;    /* 2m */
     int64_t task_expire_ms;         /* 3m */
     int64_t peer_gc_delay_ms;       /* 3m */
+    struct df_netpolicy *origin_policy; /* --origin-allow / --origin-deny plus the always-on
+                                       rules (link-local, unspecified, our own --port and
+                                       --download-port on loopback, on the --bind address and,
+                                       after sn_config_add_local_addrs, on every interface
+                                       address). Pass it as df_http_opts.policy to every origin
+                                       request. Never NULL between init and cleanup; owned */
     int is_peer_auth_required;      /* --peer-auth required: every piece of every task needs a
                                        token (else only pieces of private tasks) */
     char *peer_key_path;            /* --peer-key: Ed25519 key (PEM) that signs piece tokens;
@@ -69,6 +77,10 @@ void sn_config_usage(FILE *f);
 uint32_t sn_config_piece_size(uint32_t setting, int64_t length);
 /* Origin download cap in bytes/s: max - system, 0 (unlimited) when max <= system or max == 0. */
 uint64_t sn_config_origin_bps(const struct sn_config *c);
+/* Adds every address of the host's interfaces (getifaddrs) to origin_policy's own addresses,
+ * so that the own-port rule also covers http://<our LAN address>:<our port>/. Call once after
+ * sn_config_parse; failures are ignored (loopback and the bind address are covered anyway). */
+void sn_config_add_local_addrs(struct sn_config *c);
 /* First non-loopback IPv4 address of the host into out, else "127.0.0.1". Never fails. */
 void sn_config_detect_ip(char out[SN_IP_MAX]);
 

@@ -11,6 +11,10 @@
 
 #include <cmocka.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include "df_netpolicy.h"
 #include "df_proto.h"
 #include "sn_config.h"
 #include "sn_sched.h"
@@ -295,7 +299,71 @@ static void test_usage_lists_new_flags(void **state)
     assert_non_null(strstr(buf, "(default \"auto\")"));
     assert_non_null(strstr(buf, "--pull-hold"));
     assert_non_null(strstr(buf, "(default 1s)"));
+    assert_non_null(strstr(buf, "--origin-allow"));
+    assert_non_null(strstr(buf, "--origin-deny"));
+    assert_non_null(strstr(buf, "127.0.0.0/8,::1/128,10.0.0.0/8"));
     free(buf);
+}
+
+/* policy_says(c, "1.2.3.4", port) → 0 allowed / -EACCES */
+static int policy_says(const struct sn_config *c, const char *ip, uint16_t port)
+{
+    struct sockaddr_in s4 = {.sin_family = AF_INET, .sin_port = htons(port)};
+    struct sockaddr_in6 s6 = {.sin6_family = AF_INET6, .sin6_port = htons(port)};
+    if (strchr(ip, ':')) {
+        assert_int_equal(inet_pton(AF_INET6, ip, &s6.sin6_addr), 1);
+        return df_netpolicy_check(c->origin_policy, NULL, (struct sockaddr *)&s6, sizeof(s6),
+                                  NULL, 0);
+    }
+    assert_int_equal(inet_pton(AF_INET, ip, &s4.sin_addr), 1);
+    return df_netpolicy_check(c->origin_policy, NULL, (struct sockaddr *)&s4, sizeof(s4), NULL, 0);
+}
+
+/* Issue 10: --origin-allow / --origin-deny (repeatable, comma lists), the own ports known
+ * whatever the flag order, the --bind address as an own address, clear errors. */
+static void test_origin_policy(void **state)
+{
+    (void)state;
+    struct sn_config c;
+    char err[DF_ERR_LEN];
+    char *none[] = {"supernode", NULL};
+    assert_int_equal(parse(&c, err, 1, none), SN_CONFIG_RUN);
+    assert_non_null(c.origin_policy);
+    assert_int_equal(df_netpolicy_has_allow(c.origin_policy), 0);
+    assert_int_equal(policy_says(&c, "127.0.0.1", 8080), 0); /* loopback origins by default */
+    assert_int_equal(policy_says(&c, "127.0.0.1", 8002), -EACCES); /* our API port */
+    assert_int_equal(policy_says(&c, "::1", 8001), -EACCES);       /* our download port */
+    assert_int_equal(policy_says(&c, "169.254.169.254", 80), -EACCES);
+    sn_config_cleanup(&c);
+
+    char *a[] = {"supernode", "--origin-deny", "127.0.0.2/32,fd00::/8", "--origin-allow",
+                 "127.0.0.0/8", "--origin-allow=*.example.com", "--port", "9002",
+                 "--download-port", "9001", "--bind", "192.0.2.10", NULL};
+    assert_int_equal(parse(&c, err, (int)(sizeof(a) / sizeof(a[0])) - 1, a), SN_CONFIG_RUN);
+    assert_int_equal(df_netpolicy_has_allow(c.origin_policy), 1);
+    assert_int_equal(policy_says(&c, "127.0.0.1", 8002), 0); /* not our port any more */
+    assert_int_equal(policy_says(&c, "127.0.0.1", 9002), -EACCES);
+    assert_int_equal(policy_says(&c, "127.0.0.1", 9001), -EACCES);
+    assert_int_equal(policy_says(&c, "192.0.2.10", 9001), -EACCES); /* the --bind address */
+    assert_int_equal(policy_says(&c, "127.0.0.2", 80), -EACCES);    /* deny beats allow */
+    assert_int_equal(policy_says(&c, "10.0.0.1", 80), -EACCES);     /* not allow-listed */
+    struct sockaddr_in s4 = {.sin_family = AF_INET, .sin_port = htons(443)};
+    assert_int_equal(inet_pton(AF_INET, "10.0.0.1", &s4.sin_addr), 1);
+    assert_int_equal(df_netpolicy_check(c.origin_policy, "cdn.example.com", (struct sockaddr *)&s4,
+                                        sizeof(s4), NULL, 0), 0);
+    sn_config_add_local_addrs(&c); /* never fails; loopback stays covered */
+    assert_int_equal(policy_says(&c, "127.0.0.1", 9002), -EACCES);
+    sn_config_cleanup(&c);
+
+    assert_int_equal(parse_one(&c, err, "--origin-deny", "10.0.0.0/33"), -EINVAL);
+    assert_string_equal(err, "invalid --origin-deny entry '10.0.0.0/33': prefix length must be 0-32");
+    sn_config_cleanup(&c);
+    assert_int_equal(parse_one(&c, err, "--origin-allow", "10.0.0.0/8,"), -EINVAL);
+    assert_string_equal(err, "invalid --origin-allow value '10.0.0.0/8,': empty entry");
+    sn_config_cleanup(&c);
+    assert_int_equal(parse_one(&c, err, "--origin-allow", "a.*.b"), -EINVAL);
+    assert_non_null(strstr(err, "invalid --origin-allow entry 'a.*.b'"));
+    sn_config_cleanup(&c);
 }
 
 int main(void)
@@ -309,6 +377,7 @@ int main(void)
         cmocka_unit_test(test_piece_size_setting),
         cmocka_unit_test(test_pull_hold),
         cmocka_unit_test(test_usage_lists_new_flags),
+        cmocka_unit_test(test_origin_policy),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
