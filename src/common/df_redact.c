@@ -60,6 +60,16 @@ int df_redact_url_has_userinfo(const char *url)
     return s && userinfo_len(s + 3) > 0;
 }
 
+int df_redact_has_credentials(const char *url, const char *const *headers, size_t n)
+{
+    if (df_redact_url_has_userinfo(url))
+        return 1;
+    for (size_t i = 0; i < n; i++)
+        if (df_redact_is_secret_header_line(headers[i]))
+            return 1;
+    return 0;
+}
+
 char *df_redact_url(const char *url)
 {
     if (!url)

@@ -23,6 +23,10 @@ int df_redact_is_secret_header_line(const char *line);
 /* 1 when url has userinfo ("scheme://user[:pass]@host..."). */
 int df_redact_url_has_userinfo(const char *url);
 
+/* 1 when a request to url with these "Key: Value" header lines carries credentials (URL
+ * userinfo or a secret header). */
+int df_redact_has_credentials(const char *url, const char *const *headers, size_t n);
+
 /* Heap copy of url with its userinfo replaced by "***" (e.g. "http://" then "***@host/p"); a URL without
  * userinfo (or not a URL at all) is copied unchanged. Never NULL (aborts on OOM); NULL in gives
  * "". Caller frees. */

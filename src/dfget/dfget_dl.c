@@ -261,6 +261,10 @@ static void on_pull_done(struct df_http_req *req, int err, long status, void *ar
     }
     size_t len;
     const char *body = df_http_req_body(req, &len);
+    /* the supernode renews our piece token while we pull */
+    const char *tok = df_http_req_header(req, DF_TOKEN_HEADER);
+    if (tok && strlen(tok) < sizeof(dl->piece_token) && !strpbrk(tok, " \t\r\n:"))
+        snprintf(dl->piece_token, sizeof(dl->piece_token), "%s", tok);
     if (status != 200) {
         dfget_dl__finish(dl, DFGET_DL_MIGRATE, DF_EHTTP, "supernode %s: /peer/task answered HTTP %ld: "
                   "%.120s", dl->node_hp, status, body ? body : "");
@@ -475,6 +479,7 @@ void dfget_dl_start(struct dfget_dl *dl, const struct dfget_node *node,
     dl->base_url = dfget_msg_base_url(node->host, node->port);
     dfget_config_hostport(node->host, node->port, dl->node_hp, sizeof(dl->node_hp));
     memcpy(dl->task_id, reg->task_id, sizeof(dl->task_id));
+    snprintf(dl->piece_token, sizeof(dl->piece_token), "%s", reg->piece_token);
     if (!is_same) { /* a different piece layout: start over (spec §6.1, migration) */
         dl->gen++;
         dl->piece_size = reg->piece_size;

@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "df_bitmap.h"
+#include "df_token.h"
 #include "df_digest.h"
 #include "df_proto.h"
 #include "dfget_dl.h"
@@ -77,6 +78,7 @@ struct dfget_dl {
     char *base_url;
     char node_hp[300];
     char task_id[DF_TASKID_LEN + 1];
+    char piece_token[DF_TOKEN_MAX]; /* sent with every piece request ("" = none) */
     uint32_t piece_size;
     int64_t file_length;         /* origin length, -1 unknown */
     uint32_t gen;                /* bumped on reset; stale writer callbacks are ignored */

@@ -370,12 +370,14 @@ int dfget_dl__piece_start(struct dfget_dl *dl, const struct dfget_piece_task *t)
         dfget_writer_want(dl->writer, dl->is_want_md5, dl->is_want_sha);
     }
     char *url = dfget_msg_piece_url(t);
-    char range_hdr[80], num_hdr[48], size_hdr[48], ua[64];
+    char range_hdr[80], num_hdr[48], size_hdr[48], ua[64], tok_hdr[DF_TOKEN_MAX + 40];
     snprintf(range_hdr, sizeof(range_hdr), "Range: bytes=%s", t->range);
     snprintf(num_hdr, sizeof(num_hdr), "pieceNum: %u", t->piece_num);
     snprintf(size_hdr, sizeof(size_hdr), "pieceSize: %u", t->piece_size);
     snprintf(ua, sizeof(ua), "User-Agent: dfget/%s", DF_VERSION);
-    const char *hdrs[] = {range_hdr, num_hdr, size_hdr, ua, NULL};
+    snprintf(tok_hdr, sizeof(tok_hdr), DF_TOKEN_HEADER ": %s", dl->piece_token);
+    const char *hdrs[] = {range_hdr, num_hdr, size_hdr, ua, dl->piece_token[0] ? tok_hdr : NULL,
+                          NULL};
     struct df_http_opts o = {
         .url = url,
         .headers = hdrs,

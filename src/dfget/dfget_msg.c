@@ -149,6 +149,17 @@ int dfget_msg_parse_reg(const char *body, size_t len, struct dfget_reg_reply *ou
     const char *cs = df_json_str_ci(data, "cdnSource");
     if (cs && *cs)
         snprintf(out->cdn_source, sizeof(out->cdn_source), "%s", cs);
+    int is_auth = 0;
+    if (df_json_bool_ci(data, "pieceAuth", &is_auth) == 0)
+        out->is_piece_auth = is_auth;
+    const char *pk = df_json_str_ci(data, "pieceKey");
+    unsigned char raw[DF_TOKEN_PUB_LEN];
+    if (pk && df_token_pub_decode(pk, raw) == 0)
+        snprintf(out->piece_key, sizeof(out->piece_key), "%s", pk);
+    const char *tok = df_json_str_ci(data, "pieceToken");
+    /* a token is only ever sent back in a header: printable ASCII without spaces */
+    if (tok && strlen(tok) < sizeof(out->piece_token) && !strpbrk(tok, " \t\r\n:"))
+        snprintf(out->piece_token, sizeof(out->piece_token), "%s", tok);
     rc = 0;
 out:
     json_decref(root);

@@ -14,6 +14,7 @@
 #include "df_digest.h"
 #include "df_err.h"
 #include "df_proto.h"
+#include "df_token.h"
 
 /* Borrowed strings; NULL or "" = omitted (where optional). */
 struct dfget_reg_req {
@@ -47,6 +48,10 @@ struct dfget_reg_reply {
     int64_t file_length;            /* origin length, -1 unknown */
     uint32_t piece_size;            /* incl. wrapper */
     char cdn_source[16];            /* "supernode" (default when absent) or "source" */
+    /* Peer authentication (extension; absent from Dragonfly 1.x supernodes): */
+    int is_piece_auth;              /* pieceAuth: pieces of this task need a token */
+    char piece_key[DF_TOKEN_PUB_B64_LEN + 1]; /* pieceKey: verifies tokens, "" if none */
+    char piece_token[DF_TOKEN_MAX]; /* pieceToken: ours, "" if none */
 };
 
 /* Decodes a registration reply body. Returns 0 when the envelope is readable (check ->code;

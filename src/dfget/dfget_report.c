@@ -2,9 +2,11 @@
  * bar text. No state; the caller decides when and where to print. */
 #include "dfget_report.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "df_redact.h"
 #include "df_util.h"
 
 void dfget_report_header(FILE *out, const char *url, const char *home, const char *sign)
@@ -14,7 +16,9 @@ void dfget_report_header(FILE *out, const char *url, const char *home, const cha
     struct tm tm;
     localtime_r(&now, &tm);
     strftime(date, sizeof(date), "%Y-%m-%d %H:%M:%S", &tm);
-    fprintf(out, "--%s--  %s\n", date, url);
+    char *shown = df_redact_url(url); /* console output is often captured in CI logs */
+    fprintf(out, "--%s--  %s\n", date, shown);
+    free(shown);
     fprintf(out, "dfget version:%s\n", DF_VERSION);
     fprintf(out, "workspace:%s\n", home);
     fprintf(out, "sign:%s\n", sign);

@@ -20,6 +20,7 @@
 #include "df_log.h"
 #include "df_proto.h"
 #include "df_ratelimit.h"
+#include "df_redact.h"
 #include "df_util.h"
 #include "dfget_dl.h"
 #include "dfget_reg.h"
@@ -54,6 +55,7 @@ struct run {
     int up_port;                 /* our uploader's port, 0 = not sharing (cdn pattern) */
     struct event *rate_ev;
     struct df_http_req *rate_req;
+    struct df_http_req *auth_req;  /* /auth to our uploader after a registration */
     const char *space_dirs[3];
     char **root_cas;
     size_t nroot_cas;
@@ -310,6 +312,43 @@ mismatch:
 static void on_reg(int err, const struct dfget_reg_reply *rep, const struct dfget_node *node,
                    void *arg);
 
+static void on_auth_done(struct df_http_req *req, int err, long status, void *arg)
+{
+    struct run *r = arg;
+    r->auth_req = NULL;
+    if (err < 0 || status != 200) {
+        const char *et = df_http_req_errtext(req);
+        DF_LOGW(MOD, "uploader /auth for %s failed (HTTP %ld%s%s): its pieces stay closed to peers",
+                r->task_file, status, et && *et ? ", " : "", et ? et : "");
+    }
+}
+
+/* Tells our uploader who may read the shared file of this task (dfget_upctl_auth_mode). */
+static void share_auth(struct run *r, const struct dfget_reg_reply *rep)
+{
+    if (r->up_port <= 0)
+        return;
+    const struct dfget_config *c = r->cfg;
+    int has_creds = df_redact_has_credentials(c->url, (const char *const *)c->headers, c->nheaders);
+    const char *mode = dfget_upctl_auth_mode(rep->is_piece_auth, rep->piece_key, has_creds);
+    if (!mode) {
+        DF_LOGW(MOD, "task %s: the download carries credentials and the supernode gave no piece "
+                "key: not serving its pieces to peers", rep->task_id);
+        return;
+    }
+    if (r->auth_req)
+        df_http_req_cancel(r->auth_req);
+    char *url = dfget_upctl_auth_url(r->local_ip, r->up_port, r->task_file, rep->task_id, mode,
+                                     rep->piece_key);
+    char *dd = df_xasprintf("dataDir: %s", r->data_dir);
+    const char *hdrs[] = {dd, NULL};
+    struct df_http_opts o = {.url = url, .headers = hdrs, .timeout_ms = 2000,
+                             .connect_timeout_ms = 1000, .max_body = 256};
+    r->auth_req = df_http_req_start(r->http, &o, NULL, NULL, on_auth_done, r, NULL);
+    free(url);
+    free(dd);
+}
+
 static void on_dl_done(const struct dfget_dl_result *res, void *arg)
 {
     struct run *r = arg;
@@ -377,6 +416,7 @@ static void on_reg(int err, const struct dfget_reg_reply *rep, const struct dfge
         }
     }
     r->phase = PH_P2P;
+    share_auth(r, rep);
     dfget_dl_start(r->dl, node, rep);
 }
 

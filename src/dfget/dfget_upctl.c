@@ -425,3 +425,22 @@ char *dfget_upctl_rate_url(const char *ip, int port, const char *task_file)
     free(name);
     return url;
 }
+
+const char *dfget_upctl_auth_mode(int is_piece_auth, const char *piece_key, int has_credentials)
+{
+    if (is_piece_auth)
+        return piece_key && *piece_key ? "token" : NULL;
+    return has_credentials ? NULL : "public";
+}
+
+char *dfget_upctl_auth_url(const char *ip, int port, const char *task_file, const char *task_id,
+                           const char *mode, const char *key)
+{
+    char *base = dfget_msg_base_url(ip, (unsigned)port);
+    char *name = enc(task_file);
+    char *url = df_xasprintf("%s/auth/%s?taskId=%s&mode=%s%s%s", base, name, task_id, mode,
+                             key && *key ? "&key=" : "", key && *key ? key : "");
+    free(base);
+    free(name);
+    return url;
+}

@@ -46,6 +46,17 @@ enum dfget_upctl_share {
  * EOPNOTSUPP, ENOSYS → COPY; anything else (EEXIST, ENOENT, EACCES, ENOSPC, EROFS…) → NONE. */
 enum dfget_upctl_share dfget_upctl_link_decision(int link_errno);
 
+/* Access the uploader gives to a shared file after a registration (GET /auth/<name>):
+ * "token" when the supernode says its pieces need a token and gave the key that checks them;
+ * "public" when they need none and our own request carried no credentials; NULL (the file
+ * stays closed to peers) otherwise: a private download must not become public because the
+ * supernode (e.g. Dragonfly 1.x) knows nothing of tokens. */
+const char *dfget_upctl_auth_mode(int is_piece_auth, const char *piece_key, int has_credentials);
+/* "http://ip:port/auth/<task_file>?taskId=&mode=[&key=]" (heap); send it with a dataDir
+ * header. */
+char *dfget_upctl_auth_url(const char *ip, int port, const char *task_file, const char *task_id,
+                           const char *mode, const char *key);
+
 /* ---- blocking I/O ----------------------------------------------------------------------------- */
 
 struct dfget_upctl_opts {

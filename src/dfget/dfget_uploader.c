@@ -15,7 +15,10 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
+#include <sys/queue.h>
+#include <sys/socket.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -25,6 +28,7 @@
 #include "df_http_client.h"
 #include "df_log.h"
 #include "df_proto.h"
+#include "df_token.h"
 #include "df_util.h"
 #include "dfget_uploader_req.h"
 
@@ -32,6 +36,7 @@
 #define GC_INTERVAL_MS 15000
 #define SHUTDOWN_GRACE_MS 3000
 #define UPLOAD_MAX_WRITE (1u << 20)
+#define UP_MAX_KEYS 4
 
 struct up_task {
     char *name;              /* taskFileName (validated by dfget_uploader_name_ok) */
@@ -41,6 +46,13 @@ struct up_task {
     int is_finished;
     int64_t last_access_ms;  /* monotonic */
     uint64_t rate_req;       /* last /rate request, bytes/s */
+    /* Peer authentication, set by this host's dfget through /auth after it registered. Until
+     * then the file is served to nobody: its task may be private. */
+    enum { UP_AUTH_UNSET = 0, UP_AUTH_PUBLIC, UP_AUTH_TOKEN } auth;
+    char *auth_task_id;      /* tokens must name this task */
+    unsigned char keys[UP_MAX_KEYS][DF_TOKEN_PUB_LEN]; /* supernode keys (one per supernode
+                                                          the dfget registered with) */
+    size_t nkeys;
     struct up_task *next;
 };
 
@@ -78,7 +90,43 @@ static void task_free(struct up_task *t)
     free(t->task_id);
     free(t->cid);
     free(t->supernode);
+    free(t->auth_task_id);
     free(t);
+}
+
+/* Numeric address of the other end of req's connection into out ("" when unknown). */
+static void req_peer_ip(struct evhttp_request *req, char out[64])
+{
+    struct evhttp_connection *conn = evhttp_request_get_connection(req);
+    char *addr = NULL;
+    ev_uint16_t port = 0;
+    out[0] = '\0';
+    if (conn)
+        evhttp_connection_get_peer(conn, &addr, &port);
+    if (addr)
+        snprintf(out, 64, "%s", addr);
+}
+
+/* 1 when req comes from this host: its source address is the address it reached us at (or
+ * loopback). Control requests that change who may read a file must come from here. */
+static int is_local_request(struct evhttp_request *req)
+{
+    char peer[64];
+    req_peer_ip(req, peer);
+    struct evhttp_connection *conn = evhttp_request_get_connection(req);
+    struct bufferevent *bev = conn ? evhttp_connection_get_bufferevent(conn) : NULL;
+    evutil_socket_t fd = bev ? bufferevent_getfd(bev) : -1;
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    char local[64] = "";
+    if (fd >= 0 && getsockname(fd, (struct sockaddr *)&ss, &sl) == 0) {
+        if (ss.ss_family == AF_INET)
+            inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, local, sizeof(local));
+        else if (ss.ss_family == AF_INET6)
+            inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, local, sizeof(local));
+    }
+    return peer[0] && (df_token_same_ip(peer, local) || df_token_same_ip(peer, "127.0.0.1") ||
+                       strncmp(peer, "127.", 4) == 0 || df_token_same_ip(peer, "::1"));
 }
 
 static void reply_text(struct evhttp_request *req, int code, const char *reason, const char *body)
@@ -122,6 +170,24 @@ static void on_file(struct evhttp_request *req, struct uploader *u)
         /* Dragonfly answers 500 here (spec §11.14), so old dfgets do not report FILE_NOT_EXIST. */
         reply_text(req, 500, "Internal Server Error", "failed to get taskPath: unknown task file");
         goto out;
+    }
+    if (t->auth != UP_AUTH_PUBLIC) {
+        char ip[64];
+        req_peer_ip(req, ip);
+        const char *why = "task file not open to peers yet";
+        if (t->auth == UP_AUTH_TOKEN &&
+            df_token_verify((const unsigned char(*)[DF_TOKEN_PUB_LEN])t->keys, t->nkeys,
+                            evhttp_find_header(in, DF_TOKEN_HEADER), t->auth_task_id, ip,
+                            (int64_t)time(NULL), NULL, &why) == 0)
+            why = NULL;
+        if (why) {
+            char msg[160];
+            snprintf(msg, sizeof(msg), "piece token refused: %s", why);
+            DF_LOGW(MOD, "task %s file %s: piece request from %s refused: %s",
+                    t->auth_task_id ? t->auth_task_id : "?", name, ip, why);
+            reply_text(req, 403, "Forbidden", msg);
+            goto out;
+        }
     }
     t->last_access_ms = df_now_ms();
     fd = open(t->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
@@ -256,6 +322,64 @@ static void on_check(struct evhttp_request *req, struct uploader *u)
     free(name);
 }
 
+/* GET /auth/<name>?taskId=&mode=public|token[&key=<base64url>] with dataDir, from this host
+ * only: who may read the file (dfget, after its registration). "token" adds the key of the
+ * supernode that signs the tokens (up to UP_MAX_KEYS, for failover between supernodes). */
+static void on_auth(struct evhttp_request *req, struct uploader *u)
+{
+    struct evkeyvalq q;
+    TAILQ_INIT(&q);
+    char *name = path_name(req, "/auth/");
+    const char *query = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req));
+    const char *dd = evhttp_find_header(evhttp_request_get_input_headers(req), "dataDir");
+    char real[PATH_MAX];
+    if (!is_local_request(req) || !dd || !realpath(dd, real) || strcmp(real, u->data_dir) != 0) {
+        reply_text(req, 403, "Forbidden", "auth is for this host's dfget only");
+        goto out;
+    }
+    struct up_task *t = name ? task_find(u, name) : NULL;
+    if (!t || !query || evhttp_parse_query_str(query, &q) < 0) {
+        reply_text(req, 400, "Bad Request", "unknown task file or bad query");
+        goto out;
+    }
+    const char *tid = evhttp_find_header(&q, "taskId");
+    const char *mode = evhttp_find_header(&q, "mode");
+    const char *key = evhttp_find_header(&q, "key");
+    unsigned char raw[DF_TOKEN_PUB_LEN];
+    if (!tid || !*tid || strlen(tid) > DF_TASKID_LEN || !mode ||
+        (strcmp(mode, "public") != 0 && strcmp(mode, "token") != 0) ||
+        (strcmp(mode, "token") == 0 && (!key || df_token_pub_decode(key, raw) < 0))) {
+        reply_text(req, 400, "Bad Request", "bad taskId, mode or key");
+        goto out;
+    }
+    if (t->auth_task_id && strcmp(t->auth_task_id, tid) != 0) {
+        t->nkeys = 0; /* another task now (a re-registration with another identity) */
+    }
+    free(t->auth_task_id);
+    t->auth_task_id = df_xstrdup(tid);
+    if (strcmp(mode, "token") == 0) {
+        t->auth = UP_AUTH_TOKEN;
+        size_t i;
+        for (i = 0; i < t->nkeys && memcmp(t->keys[i], raw, sizeof(raw)) != 0; i++)
+            ;
+        if (i == t->nkeys) {
+            if (t->nkeys == UP_MAX_KEYS) { /* the oldest supernode goes */
+                memmove(t->keys[0], t->keys[1], (UP_MAX_KEYS - 1) * sizeof(raw));
+                t->nkeys--;
+            }
+            memcpy(t->keys[t->nkeys++], raw, sizeof(raw));
+        }
+    } else {
+        t->auth = UP_AUTH_PUBLIC;
+    }
+    DF_LOGI(MOD, "task file %s (task %s): %s", name, tid,
+            t->auth == UP_AUTH_TOKEN ? "pieces need a token" : "public");
+    reply_text(req, 200, "OK", "success");
+out:
+    evhttp_clear_headers(&q);
+    free(name);
+}
+
 static void on_rate(struct evhttp_request *req, struct uploader *u)
 {
     char *name = path_name(req, "/rate/");
@@ -329,6 +453,9 @@ static void on_request(struct evhttp_request *req, void *arg)
     } else if (strncmp(path, "/check/", 7) == 0) {
         u->last_alive_ms = df_now_ms();
         on_check(req, u);
+    } else if (strncmp(path, "/auth/", 6) == 0) {
+        u->last_alive_ms = df_now_ms();
+        on_auth(req, u);
     } else if (strncmp(path, "/rate/", 6) == 0) {
         u->last_alive_ms = df_now_ms();
         on_rate(req, u);

@@ -15,12 +15,7 @@
 
 int sn_auth_has_credentials(const char *url, char *const *headers, size_t n)
 {
-    if (df_redact_url_has_userinfo(url))
-        return 1;
-    for (size_t i = 0; i < n; i++)
-        if (df_redact_is_secret_header_line(headers[i]))
-            return 1;
-    return 0;
+    return df_redact_has_credentials(url, (const char *const *)headers, n);
 }
 
 int sn_auth_is_allowed(int status)

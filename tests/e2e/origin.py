@@ -275,6 +275,17 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.req_path = parsed.path
         fault, fault_arg = self.server.get_fault()
         full = self._fs_path(parsed.path)
+        want = getattr(self.server, "auth", None)
+        if want is not None and self.headers.get("Authorization", "") != want:
+            self.server.stats.request(self.req_path, self.command, 401)
+            self.send_response(401)
+            self.send_header("WWW-Authenticate", 'Basic realm="origin"')
+            self.send_header("Content-Type", "text/plain")
+            self.send_header("Content-Length", "13")
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(b"unauthorized\n")
+            return
         if fault in ("404", "500"):
             status = int(fault)
             self.server.stats.request(self.req_path, self.command, status)
@@ -416,6 +427,8 @@ def main():
                     help="loopback address to listen on")
     ap.add_argument("--fault", default="none", help="initial fault mode (see module doc)")
     ap.add_argument("--quiet", action="store_true", help="no per-request log on stderr")
+    ap.add_argument("--auth", default=None, metavar="USER:PASS",
+                    help="every file request needs HTTP Basic credentials USER:PASS (else 401)")
     args = ap.parse_args()
     try:
         fault = parse_fault(args.fault)
@@ -426,6 +439,9 @@ def main():
     family = socket.AF_INET6 if args.bind == "::1" else socket.AF_INET
     srv = OriginServer((args.bind, args.port), family, args.dir, fault)
     srv.quiet = args.quiet
+    if args.auth:
+        import base64
+        srv.auth = "Basic " + base64.b64encode(args.auth.encode()).decode()
     print(srv.server_address[1], flush=True)
     try:
         srv.serve_forever(poll_interval=0.2)
