@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -21,6 +22,7 @@
 #include "df_log.h"
 #include "df_util.h"
 #include "df_workpool.h"
+#include "dfd_rules.h"
 #include "dfd_swarm.h"
 
 struct fetch {
@@ -31,6 +33,7 @@ struct fetch {
     struct df_http_req *up;
     struct dfd_swarm_job *sj;       /* swarm download in progress */
     char *url;                      /* for the direct fallback */
+    char *upstream, *repo;          /* provenance, recorded in <hex>.src when verified */
     char **headers;
     int is_insecure;
     const char *ca_file;            /* borrowed (config-owned) */
@@ -180,6 +183,89 @@ static struct dfd_blob_reader *reader_new(struct dfd_blobs *bs, const char *hex,
     return r;
 }
 
+/* ---- provenance (<hex>.src) ---------------------------------------------------------------- */
+
+#define SRC_MAX_BYTES 8192
+#define SRC_MAX_LINES 16
+
+static char *src_path(const struct dfd_blobs *bs, const char *hex)
+{
+    return df_xasprintf("%s/%s.src", bs->dir, hex);
+}
+
+/* The record of a stored blob (heap, NUL-terminated) or NULL when there is none. */
+static char *src_read(const struct dfd_blobs *bs, const char *hex)
+{
+    char *path = src_path(bs, hex);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    free(path);
+    if (fd < 0)
+        return NULL;
+    char *buf = df_xmalloc(SRC_MAX_BYTES + 1);
+    ssize_t n = read(fd, buf, SRC_MAX_BYTES);
+    close(fd);
+    if (n <= 0) {
+        free(buf);
+        return NULL;
+    }
+    buf[n] = '\0';
+    return buf;
+}
+
+/* 1 when the record lists upstream (case-insensitive), else 0; *lines = number of records. */
+static int src_has(const char *rec, const char *upstream, int *lines)
+{
+    size_t ul = strlen(upstream);
+    int found = 0;
+    *lines = 0;
+    for (const char *p = rec; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
+        if (*p == '\n')
+            continue;
+        (*lines)++;
+        if (!strncasecmp(p, upstream, ul) && p[ul] == '\t')
+            found = 1;
+    }
+    return found;
+}
+
+/* Writes (is_append: appends) one record; 0 or a negative errno. */
+static int src_write(const struct dfd_blobs *bs, const char *hex, const char *upstream,
+                     const char *repo, int is_append)
+{
+    char *path = src_path(bs, hex);
+    char *line = df_xasprintf("%s\t%s\n", upstream, repo ? repo : "-");
+    int rc = 0;
+    int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | (is_append ? O_APPEND : O_TRUNC), 0644);
+    size_t n = strlen(line);
+    if (fd < 0 || write(fd, line, n) != (ssize_t)n)
+        rc = -errno;
+    if (fd >= 0)
+        close(fd);
+    if (rc < 0)
+        DF_LOGW("blob", "cannot write %s: %s", path, strerror(-rc));
+    free(line);
+    free(path);
+    return rc;
+}
+
+void dfd_blobs_add_origin(struct dfd_blobs *bs, const char *digest, const char *upstream,
+                          const char *repo)
+{
+    if (!upstream || !dfd_rules_valid_digest(digest))
+        return;
+    const char *hex = digest + 7;
+    char *rec = src_read(bs, hex);
+    int lines = 0;
+    if (rec && !src_has(rec, upstream, &lines) && lines < SRC_MAX_LINES) {
+        char *final = df_xasprintf("%s/%s", bs->dir, hex);
+        if (access(final, F_OK) == 0 && src_write(bs, hex, upstream, repo, 1) == 0)
+            DF_LOGI("blob", "sha256:%s: %s served it verified; recorded as a source", hex,
+                    upstream);
+        free(final);
+    }
+    free(rec);
+}
+
 /* ---- fetch -------------------------------------------------------------------------------- */
 
 static void fetch_free(struct fetch *f)
@@ -188,6 +274,8 @@ static void fetch_free(struct fetch *f)
         free(f->headers[i]);
     free(f->headers);
     free(f->url);
+    free(f->upstream);
+    free(f->repo);
     if (f->fd >= 0)
         close(f->fd);
     df_digest_free(f->sha);
@@ -249,6 +337,11 @@ static void fetch_complete(struct fetch *f, const char *got)
         snprintf(why, sizeof(why), "digest mismatch: got sha256:%.64s over %llu bytes", got,
                  (unsigned long long)f->written);
         fetch_fail(f, DF_EDIGEST, 0, why);
+        return;
+    }
+    /* The record first: a blob file without one is never served from the store. */
+    if (src_write(bs, f->hex, f->upstream ? f->upstream : "-", f->repo, 0) < 0) {
+        fetch_fail(f, -EIO, 0, "cannot record where the blob came from");
         return;
     }
     if (rename(f->part_path, f->final_path) < 0) {
@@ -575,9 +668,28 @@ struct dfd_blob_reader *dfd_blob_open(struct dfd_blobs *bs, const struct dfd_blo
     struct dfd_blob_reader *r = reader_new(bs, hex, cb, arg);
     *err = 0;
 
-    /* 1. complete in the store */
+    /* 1. complete in the store, from the client's upstream (else -EXDEV); a blob without a
+     *    record is fetched again */
     int fd = open(final_path, O_RDONLY | O_CLOEXEC);
     struct stat st;
+    char *rec = fd >= 0 ? src_read(bs, hex) : NULL;
+    int lines = 0;
+    if (rec && !src_has(rec, o->upstream ? o->upstream : "-", &lines)) {
+        DF_LOGD("blob", "sha256:%s is stored from another upstream than %s", hex,
+                o->upstream ? o->upstream : "-");
+        free(rec);
+        close(fd);
+        free(final_path);
+        dfd_blob_reader_free(r);
+        *err = -EXDEV;
+        return NULL;
+    }
+    if (fd >= 0 && !rec) {
+        DF_LOGI("blob", "sha256:%s is stored without a source record: fetching it again", hex);
+        close(fd);
+        fd = -1;
+    }
+    free(rec);
     if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
         r->fd = fd;
         r->size = st.st_size;
@@ -598,6 +710,12 @@ struct dfd_blob_reader *dfd_blob_open(struct dfd_blobs *bs, const struct dfd_blo
     for (f = bs->fetches; f; f = f->next)
         if (!strcmp(f->hex, hex))
             break;
+    if (f && strcasecmp(f->upstream ? f->upstream : "-", o->upstream ? o->upstream : "-")) {
+        free(final_path);
+        dfd_blob_reader_free(r);
+        *err = -EXDEV; /* its bytes come from another upstream */
+        return NULL;
+    }
     if (!f) {
         /* 3. start one */
         f = df_xcalloc(1, sizeof(*f));
@@ -617,6 +735,8 @@ struct dfd_blob_reader *dfd_blob_open(struct dfd_blobs *bs, const struct dfd_blo
         }
         f->sha = df_digest_new(DF_DIGEST_SHA256);
         f->url = df_xstrdup(o->url);
+        f->upstream = o->upstream ? df_xstrdup(o->upstream) : NULL;
+        f->repo = o->repo ? df_xstrdup(o->repo) : NULL;
         size_t nh = 0;
         while (o->headers && o->headers[nh])
             nh++;
@@ -684,8 +804,9 @@ int dfd_blobs_gc(struct dfd_blobs *bs)
     bs->stats.gc_runs++;
     while ((de = readdir(d)) != NULL) {
         size_t n = strlen(de->d_name);
-        if (n != DF_SHA256_HEX_LEN && !(n == DF_SHA256_HEX_LEN + 5 &&
-                                        !strcmp(de->d_name + DF_SHA256_HEX_LEN, ".part")))
+        int is_src = n == DF_SHA256_HEX_LEN + 4 && !strcmp(de->d_name + DF_SHA256_HEX_LEN, ".src");
+        if (n != DF_SHA256_HEX_LEN && !is_src &&
+            !(n == DF_SHA256_HEX_LEN + 5 && !strcmp(de->d_name + DF_SHA256_HEX_LEN, ".part")))
             continue;
         char hex[DF_SHA256_HEX_LEN + 1];
         memcpy(hex, de->d_name, DF_SHA256_HEX_LEN);
@@ -698,9 +819,17 @@ int dfd_blobs_gc(struct dfd_blobs *bs)
         int64_t mtime = (int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000;
         if (now - mtime < bs->gc_expire_ms)
             continue;
+        if (is_src && faccessat(dirfd(d), hex, F_OK, 0) == 0)
+            continue; /* the record of a stored blob goes with the blob */
         if (is_busy(bs, hex)) {
-            kept_busy++;
+            if (!is_src)
+                kept_busy++;
             continue;
+        }
+        if (n == DF_SHA256_HEX_LEN) {
+            char rec[DF_SHA256_HEX_LEN + 5];
+            snprintf(rec, sizeof(rec), "%s.src", hex);
+            unlinkat(dirfd(d), rec, 0); /* no record without its blob */
         }
         if (unlinkat(dirfd(d), de->d_name, 0) < 0) {
             DF_LOGW("blob", "store clean-up: cannot delete %s: %s", de->d_name, strerror(errno));

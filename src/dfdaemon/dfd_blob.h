@@ -15,6 +15,14 @@
  * A fetch goes straight to the upstream registry (libcurl), or, with a swarm set, through the
  * supernode with dfget's engine (dfd_swarm; falls back to the upstream when that fails).
  *
+ * Provenance: a stored blob records where its bytes came from — the upstream (registry base
+ * URL) and repository of the fetch — in <hex>.src next to it ("<upstream>\t<repo>" lines).
+ * A reader is served from the store, or joins a running fetch, only when the blob came from
+ * the reader's upstream; the caller has checked with that upstream that the client may read
+ * the blob in its repository (dfd_auth). A blob from another upstream is not served (the
+ * caller fetches it from its own upstream instead), and a blob without a record is fetched
+ * again. So a registry that a client picks can never unlock bytes that came from another.
+ *
  * Threading: loop thread only (the writer thread is internal). */
 #ifndef DFD_BLOB_H
 #define DFD_BLOB_H
@@ -59,11 +67,16 @@ struct dfd_blob_fetch_opts {
     int is_insecure;
     const char *ca_file;             /* PEM bundle for the upstream, NULL = system store;
                                       * borrowed, must outlive the store (config-owned) */
+    const char *upstream;            /* "scheme://host[:port]" the client's access was checked
+                                      * with (and that a new fetch goes to) */
+    const char *repo;                /* repository of the request (recorded with a fetch) */
 };
 
 /* Opens a reader for the blob: from the cache when complete (READY is delivered from the loop,
  * never from inside this call), else attached to the running fetch, else a new fetch is
  * started. Returns NULL (and *err) when nothing can be started; then no callback runs.
+ * *err == -EXDEV: the stored blob (or the running fetch) came from another upstream than
+ * o->upstream — not for this request.
  * Otherwise cb runs until FAIL or until the reader is freed. */
 struct dfd_blob_reader *dfd_blob_open(struct dfd_blobs *bs, const struct dfd_blob_fetch_opts *o,
                                       dfd_blob_cb cb, void *arg, int *err);
@@ -81,6 +94,12 @@ int dfd_blob_reader_avail(struct dfd_blob_reader *r, uint64_t pos, int *fd, uint
 int dfd_blob_reader_is_complete(const struct dfd_blob_reader *r);
 
 const struct dfd_blob_stats *dfd_blobs_stats(const struct dfd_blobs *bs);
+
+/* Records that upstream (for repo) also served the stored blob `digest` whole and verified
+ * (a pass-through after -EXDEV), so that its clients may be served from the store too. No-op
+ * when the blob is not stored, is recorded for upstream already, or has 16 records. */
+void dfd_blobs_add_origin(struct dfd_blobs *bs, const char *digest, const char *upstream,
+                          const char *repo);
 
 struct dfd_swarm;
 /* New fetches go through the swarm (borrowed, must outlive bs; NULL = upstream only).

@@ -3,8 +3,11 @@
  * final validation. No network I/O; only dfd_config_load_file() touches the filesystem. */
 #include "dfd_config.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
+#include <netdb.h>
+#include <netinet/in.h>
 #include <regex.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -58,7 +61,190 @@ void dfd_config_cleanup(struct dfd_config *c)
         free(c->proxies[i].redirect);
     }
     free(c->proxies);
+    free(c->mirror_remote);
+    for (size_t i = 0; i < c->n_registry_allow; i++)
+        free(c->registry_allow[i]);
+    free(c->registry_allow);
+    for (size_t i = 0; i < c->n_connect_hosts; i++)
+        free(c->connect_hosts[i]);
+    free(c->connect_hosts);
     memset(c, 0, sizeof(*c));
+}
+
+/* ---- allowed upstreams -------------------------------------------------------------------- */
+
+static int is_name_byte(unsigned char ch)
+{
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+           ch == '-' || ch == '.' || ch == '_';
+}
+
+int dfd_config_canon_host(const char *host, size_t len, char *out, size_t outsz)
+{
+    char h[256];
+    if (len >= 2 && host[0] == '[' && host[len - 1] == ']') {
+        host++;
+        len -= 2;
+    }
+    if (len == 0 || len >= sizeof(h) || outsz < INET6_ADDRSTRLEN)
+        return -1;
+    memcpy(h, host, len);
+    h[len] = '\0';
+    if (memchr(h, '\0', len))
+        return -1;
+    /* Numeric in any form the resolver (and curl) accepts: inet_aton shorthands for IPv4,
+     * every IPv6 spelling, a zone id after '%'. */
+    struct addrinfo hints = {.ai_flags = AI_NUMERICHOST, .ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM};
+    struct addrinfo *ai = NULL;
+    if (strspn(h, "0123456789abcdefABCDEFxX.:%") == len || strchr(h, '%') || strchr(h, ':')) {
+        if (getaddrinfo(h, NULL, &hints, &ai) == 0 && ai) {
+            const void *a = ai->ai_family == AF_INET
+                                ? (const void *)&((struct sockaddr_in *)ai->ai_addr)->sin_addr
+                                : (const void *)&((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr;
+            int ok = inet_ntop(ai->ai_family, a, out, (socklen_t)outsz) != NULL;
+            freeaddrinfo(ai);
+            return ok ? 1 : -1;
+        }
+        if (strchr(h, ':') || strchr(h, '%'))
+            return -1; /* not an address, and no name has these */
+    }
+    size_t n = len;
+    while (n > 1 && h[n - 1] == '.')
+        n--; /* "host." is "host" */
+    if (n >= outsz || h[0] == '.')
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        if (!is_name_byte((unsigned char)h[i]))
+            return -1;
+        out[i] = (char)((h[i] >= 'A' && h[i] <= 'Z') ? h[i] + 32 : h[i]);
+    }
+    out[n] = '\0';
+    return 0;
+}
+
+void dfd_allow_cleanup(struct dfd_allow *a)
+{
+    if (!a)
+        return;
+    free(a->scheme);
+    free(a->host);
+    free(a->path);
+    memset(a, 0, sizeof(*a));
+}
+
+int dfd_config_parse_allow(const char *s, struct dfd_allow *out, char err[DF_ERR_LEN])
+{
+    memset(out, 0, sizeof(*out));
+    const char *auth = s;
+    size_t alen;
+    if (!s || !*s)
+        goto bad;
+    for (const char *q = s; *q; q++)
+        if ((unsigned char)*q <= ' ' || (unsigned char)*q >= 0x7f || strchr("@\\?#", *q))
+            goto bad;
+    const char *sep = strstr(s, "://");
+    if (sep) {
+        if ((size_t)(sep - s) == 4 && !strncasecmp(s, "http", 4))
+            out->scheme = df_xstrdup("http");
+        else if ((size_t)(sep - s) == 5 && !strncasecmp(s, "https", 5))
+            out->scheme = df_xstrdup("https");
+        else
+            goto bad;
+        auth = sep + 3;
+        alen = strcspn(auth, "/");
+        const char *path = auth + alen;
+        if (*path && strcmp(path, "/") != 0)
+            out->path = df_xstrdup(path);
+    } else {
+        alen = strlen(auth);
+        if (strchr(auth, '/'))
+            goto bad;
+    }
+    /* host [":" port]; "[v6]" [":" port]; a bare IPv6 address has no port */
+    const char *host = auth;
+    size_t hlen = alen;
+    const char *port = NULL;
+    if (hlen && host[0] == '[') {
+        const char *rb = memchr(host, ']', hlen);
+        if (!rb)
+            goto bad;
+        if ((size_t)(rb - host) + 1 < hlen) {
+            if (rb[1] != ':')
+                goto bad;
+            port = rb + 2;
+        }
+        hlen = (size_t)(rb - host) + 1;
+    } else {
+        const char *colon = memchr(host, ':', hlen);
+        if (colon && !memchr(colon + 1, ':', hlen - (size_t)(colon + 1 - host))) {
+            port = colon + 1;
+            hlen = (size_t)(colon - host);
+        }
+    }
+    if (port) {
+        size_t plen = alen - (size_t)(port - auth);
+        char pbuf[8];
+        uint64_t pv;
+        if (plen == 0 || plen >= sizeof(pbuf))
+            goto bad;
+        memcpy(pbuf, port, plen);
+        pbuf[plen] = '\0';
+        if (df_parse_u64(pbuf, &pv) < 0 || pv < 1 || pv > 65535)
+            goto bad;
+        out->port = (int)pv;
+    } else if (out->scheme) {
+        out->port = !strcmp(out->scheme, "https") ? 443 : 80;
+    }
+    char canon[256];
+    if (hlen == 1 && host[0] == '*') {
+        out->host = df_xstrdup("*");
+        out->is_wild = 1;
+    } else if (hlen > 2 && host[0] == '*' && host[1] == '.') {
+        if (dfd_config_canon_host(host + 2, hlen - 2, canon, sizeof(canon)) != 0)
+            goto bad;
+        out->host = df_xasprintf("*.%s", canon);
+        out->is_wild = 1;
+    } else {
+        if (dfd_config_canon_host(host, hlen, canon, sizeof(canon)) < 0)
+            goto bad;
+        out->host = df_xstrdup(canon);
+    }
+    return 0;
+bad:
+    snprintf(err, DF_ERR_LEN,
+             "invalid allow entry '%.120s' (want http(s)://host[:port][/path], host[:port] or "
+             "*.domain[:port])", s ? s : "");
+    dfd_allow_cleanup(out);
+    return -EINVAL;
+}
+
+/* Validates one entry and appends it to list/n (capped). */
+static int add_allow(char ***list, size_t *n, const char *v, const char *what, char err[DF_ERR_LEN])
+{
+    struct dfd_allow a;
+    char e[DF_ERR_LEN];
+    if (dfd_config_parse_allow(v, &a, e) < 0) {
+        snprintf(err, DF_ERR_LEN, "%s: %.200s", what, e);
+        return -EINVAL;
+    }
+    dfd_allow_cleanup(&a);
+    if (*n >= DFD_MAX_ALLOW) {
+        snprintf(err, DF_ERR_LEN, "%s: more than %d entries", what, DFD_MAX_ALLOW);
+        return -EINVAL;
+    }
+    *list = df_xrealloc(*list, (*n + 1) * sizeof(**list));
+    (*list)[(*n)++] = df_xstrdup(v);
+    return 0;
+}
+
+static void clear_list(char ***list, size_t *n)
+{
+    for (size_t i = 0; i < *n; i++)
+        free((*list)[i]);
+    free(*list);
+    *list = NULL;
+    *n = 0;
 }
 
 char *dfd_config_norm_registry(const char *url)
@@ -163,7 +349,7 @@ static int set_gc(struct dfd_config *c, int is_interval, const char *s, const ch
 enum {
     OPT_CONFIG = 256, OPT_PORT, OPT_REGISTRY, OPT_RATELIMIT, OPT_NODE, OPT_WORKHOME,
     OPT_LOCALREPO, OPT_VERBOSE, OPT_BIND, OPT_HOSTIP, OPT_IDLE, OPT_AUTHTTL, OPT_INSECURE,
-    OPT_HELP, OPT_VERSION, OPT_GC_INTERVAL, OPT_GC_EXPIRE,
+    OPT_HELP, OPT_VERSION, OPT_GC_INTERVAL, OPT_GC_EXPIRE, OPT_REGISTRY_ALLOW,
 };
 
 static const struct option long_opts[] = {
@@ -182,6 +368,7 @@ static const struct option long_opts[] = {
     {"insecure", no_argument, NULL, OPT_INSECURE},
     {"gc-interval", required_argument, NULL, OPT_GC_INTERVAL},
     {"gc-expire", required_argument, NULL, OPT_GC_EXPIRE},
+    {"registry-allow", required_argument, NULL, OPT_REGISTRY_ALLOW},
     {"help", no_argument, NULL, OPT_HELP},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
@@ -199,6 +386,10 @@ void dfd_config_usage(FILE *f)
           "  --node LIST          supernodes host:port[,host:port...]\n"
           "  --workHome DIR       work home (default ~/.small-dragonfly)\n"
           "  --localrepo DIR      blob store (default <workHome>/dfdaemon/data)\n"
+          "  --registry-allow L   more upstreams clients may choose (ns=, X-Dragonfly-Registry)\n"
+          "                       and proxy mode may reach: comma-separated URL prefixes\n"
+          "                       http(s)://host[:port][/path] or host[:port], *.domain;\n"
+          "                       repeatable; beats registry_allow (default: none)\n"
           "  --insecure           skip TLS verification of the default registry\n"
           "  --idle-timeout DUR   idle client connection timeout (default 30s)\n"
           "  --auth-ttl DUR       authorization cache TTL (default 60s)\n"
@@ -282,6 +473,16 @@ int dfd_config_parse_args(struct dfd_config *c, int argc, char **argv, char err[
             rc = set_gc(c, 0, optarg, "--gc-expire", err);
             c->is_gc_expire_flag = 1;
             break;
+        case OPT_REGISTRY_ALLOW: {
+            c->is_registry_allow_flag = 1;
+            char *list = df_xstrdup(optarg), *save = NULL;
+            for (char *e = strtok_r(list, ",", &save); e && rc == 0;
+                 e = strtok_r(NULL, ",", &save))
+                rc = add_allow(&c->registry_allow, &c->n_registry_allow, e, "--registry-allow",
+                               err);
+            free(list);
+            break;
+        }
         case OPT_HELP:
             return DFD_CONFIG_HELP;
         case OPT_VERSION:
@@ -405,11 +606,14 @@ static int parse_mirror(struct yctx *y, struct dfd_config *c, yaml_node_t *n)
             const char *s = yscalar(y, v, "registry_mirror.remote", &rc);
             if (!s)
                 return rc;
-            if (!c->is_registry_flag) {
-                char e[DF_ERR_LEN];
-                if (set_registry(c, s, "registry_mirror.remote", e) < 0)
-                    return yfail(y, v, "%s", e);
-            }
+            char *norm = dfd_config_norm_registry(s);
+            if (!norm)
+                return yfail(y, v, "registry_mirror.remote: invalid registry URL '%s' (want "
+                             "http(s)://host[:port])", s);
+            free(c->mirror_remote);
+            c->mirror_remote = norm;
+            if (!c->is_registry_flag)
+                set_str(&c->registry, norm);
         } else if (!strcmp(key, "insecure")) {
             int b = 0;
             if ((rc = ybool(y, v, "registry_mirror.insecure", &b)) < 0)
@@ -536,9 +740,111 @@ static int parse_supernodes(struct yctx *y, struct dfd_config *c, yaml_node_t *n
     return 0;
 }
 
+/* registry_allow: a list of entries (or one scalar); --registry-allow beats it. */
+static int parse_registry_allow(struct yctx *y, struct dfd_config *c, yaml_node_t *n)
+{
+    int rc = 0;
+    char e[DF_ERR_LEN];
+    if (c->is_registry_allow_flag)
+        return 0;
+    clear_list(&c->registry_allow, &c->n_registry_allow);
+    if (n->type == YAML_SCALAR_NODE) {
+        const char *v = yscalar(y, n, "registry_allow", &rc);
+        if (!v)
+            return rc;
+        if (*v && add_allow(&c->registry_allow, &c->n_registry_allow, v, "registry_allow", e) < 0)
+            return yfail(y, n, "%s", e);
+        return 0;
+    }
+    if (n->type != YAML_SEQUENCE_NODE)
+        return yfail(y, n, "registry_allow: expected a list of URL prefixes or host patterns");
+    for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top; it++) {
+        yaml_node_t *el = yaml_document_get_node(y->doc, *it);
+        const char *v = yscalar(y, el, "registry_allow[]", &rc);
+        if (!v)
+            return rc;
+        if (add_allow(&c->registry_allow, &c->n_registry_allow, v, "registry_allow", e) < 0)
+            return yfail(y, el, "%s", e);
+    }
+    return 0;
+}
+
+/* hijack_https (Dragonfly 1.0: cert, key, hosts[{regx, insecure, certs}]). TLS is not
+ * intercepted here, but hosts[].regx names the CONNECT targets ("host:port") that may be
+ * tunnelled. Anything else under hijack_https is accepted and reported as unused. */
+static int parse_hijack(struct yctx *y, struct dfd_config *c, yaml_node_t *n)
+{
+    int is_unused = 0;
+    clear_list(&c->connect_hosts, &c->n_connect_hosts);
+    if (n->type == YAML_SCALAR_NODE && n->data.scalar.length == 0)
+        return 0;
+    if (n->type != YAML_MAPPING_NODE) {
+        add_ignored(y, "hijack_https");
+        return 0;
+    }
+    for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
+        yaml_node_t *k = yaml_document_get_node(y->doc, p->key);
+        yaml_node_t *v = yaml_document_get_node(y->doc, p->value);
+        int rc = 0;
+        const char *key = yscalar(y, k, "hijack_https key", &rc);
+        if (!key)
+            return rc;
+        if (strcmp(key, "hosts") != 0) {
+            is_unused = 1;
+            continue;
+        }
+        if (v->type == YAML_SCALAR_NODE && v->data.scalar.length == 0)
+            continue;
+        if (v->type != YAML_SEQUENCE_NODE)
+            return yfail(y, v, "hijack_https.hosts: expected a list of {regx, insecure, certs}");
+        size_t idx = 0;
+        for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top;
+             it++, idx++) {
+            yaml_node_t *h = yaml_document_get_node(y->doc, *it);
+            if (!h || h->type != YAML_MAPPING_NODE)
+                return yfail(y, h, "hijack_https.hosts[%zu]: expected a mapping with regx", idx);
+            const char *regx = NULL;
+            for (yaml_node_pair_t *q = h->data.mapping.pairs.start; q < h->data.mapping.pairs.top;
+                 q++) {
+                yaml_node_t *hk = yaml_document_get_node(y->doc, q->key);
+                const char *hkey = yscalar(y, hk, "hijack_https.hosts key", &rc);
+                if (!hkey)
+                    return rc;
+                if (strcmp(hkey, "regx") != 0) {
+                    is_unused = 1; /* insecure, certs: for TLS interception */
+                    continue;
+                }
+                yaml_node_t *hv = yaml_document_get_node(y->doc, q->value);
+                char what[48];
+                snprintf(what, sizeof(what), "hijack_https.hosts[%zu].regx", idx);
+                if (!(regx = yscalar(y, hv, what, &rc)))
+                    return rc;
+                regex_t re;
+                int erc = regcomp(&re, regx, REG_EXTENDED | REG_NOSUB);
+                if (erc != 0) {
+                    char msg[128];
+                    regerror(erc, &re, msg, sizeof(msg));
+                    return yfail(y, hv, "%s: invalid regex '%s': %s", what, regx, msg);
+                }
+                regfree(&re);
+            }
+            if (!regx)
+                return yfail(y, h, "hijack_https.hosts[%zu]: regx is required", idx);
+            if (c->n_connect_hosts >= DFD_MAX_ALLOW)
+                return yfail(y, h, "hijack_https.hosts: more than %d entries", DFD_MAX_ALLOW);
+            c->connect_hosts = df_xrealloc(c->connect_hosts,
+                                           (c->n_connect_hosts + 1) * sizeof(char *));
+            c->connect_hosts[c->n_connect_hosts++] = df_xstrdup(regx);
+        }
+    }
+    if (is_unused)
+        add_ignored(y, "hijack_https");
+    return 0;
+}
+
 /* Dragonfly 1.0 keys that this daemon accepts without using (listed in a warning). */
 static const char *const ignored_keys[] = {
-    "hijack_https", "dfget_flags", "dfpath", "maxprocs", "localIP", "peerPort", "streamMode",
+    "dfget_flags", "dfpath", "maxprocs", "localIP", "peerPort", "streamMode",
     "logConfig", "hostIp", "certpem", "keypem",
 };
 
@@ -564,6 +870,10 @@ static int parse_top(struct yctx *y, struct dfd_config *c, yaml_node_t *root)
             rc = parse_proxies(y, c, v);
         } else if (!strcmp(key, "supernodes")) {
             rc = parse_supernodes(y, c, v);
+        } else if (!strcmp(key, "registry_allow")) {
+            rc = parse_registry_allow(y, c, v);
+        } else if (!strcmp(key, "hijack_https")) {
+            rc = parse_hijack(y, c, v);
         } else if (!strcmp(key, "port") || !strcmp(key, "ratelimit") ||
                    !strcmp(key, "localrepo") || !strcmp(key, "workHome") ||
                    !strcmp(key, "gc_interval") || !strcmp(key, "gc_expire")) {

@@ -19,6 +19,7 @@
 #define DFD_CONFIG_MAX_BYTES (1u << 20) /* larger YAML files are refused */
 #define DFD_MAX_PROXIES 256
 #define DFD_MAX_CERTS 16
+#define DFD_MAX_ALLOW 256         /* registry_allow entries, hijack_https.hosts */
 
 /* One `proxies` rule (spec §10.2). Heap strings owned by the config. */
 struct dfd_proxy_rule {
@@ -26,6 +27,19 @@ struct dfd_proxy_rule {
     int use_https;   /* rewrite the scheme to https */
     int direct;      /* bypass the swarm */
     char *redirect;  /* replacement host[:port], NULL = keep */
+};
+
+/* One allowed upstream / proxy target (--registry, registry_mirror.remote, registry_allow).
+ * Written as a URL prefix "http(s)://host[:port][/path]" (that scheme, host, port — the
+ * scheme's default when absent — and URLs under path) or as a host pattern "host[:port]",
+ * "*.suffix[:port]", "*" (any scheme; any port when absent). */
+struct dfd_allow {
+    char *scheme;    /* "http" / "https"; NULL = any (host pattern) */
+    char *host;      /* lower case; numeric hosts in canonical form (inet_ntop), IPv6 without
+                        brackets; "*" or "*.suffix" for wildcards */
+    int port;        /* 0 = any */
+    char *path;      /* URL prefix path ("/v2/lib/"), NULL = any */
+    int is_wild;     /* host is a wildcard: it does not name one host */
 };
 
 struct dfd_config {
@@ -55,9 +69,17 @@ struct dfd_config {
                                  dfd_config_write_ca_bundle(); heap */
     struct dfd_proxy_rule *proxies; /* heap array of n_proxies */
     size_t n_proxies;
+    char *mirror_remote;      /* registry_mirror.remote as written (normalised), also when
+                                 --registry beats it: an allowed upstream either way; heap */
+    char **registry_allow;    /* --registry-allow / registry_allow entries (validated); heap */
+    size_t n_registry_allow;
+    char **connect_hosts;     /* hijack_https.hosts[].regx: CONNECT targets "host:port" that
+                                 may be tunnelled (POSIX ERE, validated); heap */
+    size_t n_connect_hosts;
     /* set while parsing, used for precedence */
     int is_registry_flag, is_localrepo_flag, is_port_flag, is_ratelimit_flag, is_node_flag,
-        is_work_home_flag, is_verbose_flag, is_gc_interval_flag, is_gc_expire_flag;
+        is_work_home_flag, is_verbose_flag, is_gc_interval_flag, is_gc_expire_flag,
+        is_registry_allow_flag;
 };
 
 enum dfd_config_action {
@@ -103,6 +125,19 @@ char *dfd_config_norm_registry(const char *url);
  * code with err filled. */
 int dfd_config_write_ca_bundle(struct dfd_config *c, char err[DF_ERR_LEN])
     __attribute__((warn_unused_result));
+
+/* Parses one allow entry (see struct dfd_allow) into out (heap strings; free with
+ * dfd_allow_cleanup). Returns 0, or -EINVAL with err filled. Pure. */
+int dfd_config_parse_allow(const char *s, struct dfd_allow *out, char err[DF_ERR_LEN])
+    __attribute__((warn_unused_result));
+void dfd_allow_cleanup(struct dfd_allow *a); /* NULL ok */
+
+/* Canonical form of a host as written in a URL (len bytes, IPv6 with or without brackets):
+ * numeric hosts in every form the resolver accepts ("127.1", "0x7f000001", "::FFFF:127.0.0.1")
+ * become inet_ntop text, names become lower case without a trailing dot. Returns 1 for a
+ * numeric host, 0 for a name, -1 when the host is empty, too long or has bytes no host has.
+ * Pure (getaddrinfo with AI_NUMERICHOST does no lookup). */
+int dfd_config_canon_host(const char *host, size_t len, char *out, size_t outsz);
 
 void dfd_config_usage(FILE *f);
 

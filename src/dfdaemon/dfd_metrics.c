@@ -60,6 +60,9 @@ char *dfd_metrics_render(const struct dfd_metrics *m, const struct dfd_auth_stat
     sb_printf(&b, "dragonfly_dfdaemon_upstream_errors_total %" PRIu64 "\n", m->upstream_errors);
     counter(&b, "client_aborts_total", "Client connections lost during a reply");
     sb_printf(&b, "dragonfly_dfdaemon_client_aborts_total %" PRIu64 "\n", m->client_aborts);
+    counter(&b, "target_denied_total",
+            "Requests refused because the configuration does not allow their target (403)");
+    sb_printf(&b, "dragonfly_dfdaemon_target_denied_total %" PRIu64 "\n", m->target_denied);
     counter(&b, "response_bytes_total", "Body bytes sent to clients");
     sb_printf(&b, "dragonfly_dfdaemon_response_bytes_total %" PRIu64 "\n", m->bytes_to_clients);
     counter(&b, "blobs_total", "Blob GETs finished, by result");
@@ -117,6 +120,8 @@ char *dfd_metrics_render(const struct dfd_metrics *m, const struct dfd_auth_stat
                   tun->opened);
         sb_printf(&b, "dragonfly_dfdaemon_tunnels_total{result=\"failed\"} %" PRIu64 "\n",
                   tun->failed);
+        sb_printf(&b, "dragonfly_dfdaemon_tunnels_total{result=\"denied\"} %" PRIu64 "\n",
+                  tun->denied);
         counter(&b, "tunnel_bytes_total", "Bytes relayed by CONNECT tunnels");
         sb_printf(&b, "dragonfly_dfdaemon_tunnel_bytes_total{direction=\"up\"} %" PRIu64 "\n",
                   tun->bytes_up);

@@ -18,6 +18,7 @@ struct dfd_metrics {
     uint64_t responses[6];                  /* by status class: [1]=1xx ... [5]=5xx, [0]=none */
     uint64_t upstream_errors;               /* upstream unreachable/failed before headers */
     uint64_t client_aborts;                 /* client went away mid-reply */
+    uint64_t target_denied;                 /* 403: target/upstream/address not allowed */
     uint64_t bytes_to_clients;              /* body bytes handed to client connections */
     uint64_t blobs_ok, blobs_digest_mismatch, blobs_failed;
     uint64_t blob_bytes_source, blob_bytes_supernode, blob_bytes_peers, blob_bytes_cache;

@@ -50,8 +50,11 @@ struct dfd_proxy {
     struct job *jobs;                 /* every request in flight */
 };
 
+struct addr_check;
+
 struct job {
     struct dfd_proxy *p;
+    struct addr_check *addr;          /* pending resolution of rt.host (is_addr_check) or NULL */
     struct evhttp_request *req;       /* NULL once answered/freed */
     struct evhttp_connection *evcon;  /* client connection (close callback installed) */
     struct df_http_req *up;           /* upstream transfer or NULL */
@@ -119,6 +122,7 @@ static int in_connection_hdr(const char *conn, const char *name)
 /* ---- job lifecycle ------------------------------------------------------------------------ */
 
 static void on_client_close(struct evhttp_connection *evcon, void *arg);
+static void addr_check_cancel(struct job *j);
 
 /* Called right before the final reply call on j->req: from then on libevent owns the request
  * and may free the connection at any time, so we forget both. */
@@ -141,6 +145,7 @@ static void job_free(struct job *j)
     p->m.active--;
     if (j->up)
         df_http_req_cancel(j->up);
+    addr_check_cancel(j);
     dfd_auth_check_cancel(j->auth);
     dfd_blob_reader_free(j->blob);
     release_client(j);
@@ -394,6 +399,7 @@ static void on_up_done(struct df_http_req *up, int err, long status, void *arg)
         j->p->m.blob_bytes_source += total;
         log_blob(j, "OK", total);
         send_chunk(j, j->held);
+        dfd_blobs_add_origin(j->p->blobs, j->rt.digest, j->rt.upstream, j->rt.repo);
     }
     (void)status;
     release_client(j);
@@ -558,13 +564,19 @@ static void start_blob_body(struct job *j)
             .headers = (const char *const *)j->fwd,
             .is_insecure = j->rt.is_default_upstream && j->p->cfg->is_insecure,
             .ca_file = j->rt.is_default_upstream ? j->p->cfg->ca_file : NULL,
+            .upstream = j->rt.upstream,
+            .repo = j->rt.repo,
         };
         int err = 0;
         j->blob = dfd_blob_open(j->p->blobs, &o, on_blob, j, &err);
         if (j->blob)
             return;
-        DF_LOGW("blob", "store unavailable for %s (%s): passing through", j->rt.digest,
-                df_strerror(err));
+        if (err == -EXDEV) /* its bytes came from another registry: only this one's will do */
+            DF_LOGI("blob", "%s is stored from another registry than %s: fetching it from %s "
+                    "(verified, not stored)", j->rt.digest, j->rt.upstream, j->rt.upstream);
+        else
+            DF_LOGW("blob", "store unavailable for %s (%s): passing through", j->rt.digest,
+                    df_strerror(err));
     }
     start_upstream(j);
 }
@@ -596,6 +608,114 @@ static void start_blob(struct job *j)
         else
             deny(j, status, www);
     }
+}
+
+/* ---- where the request goes: names allowed by a pattern must not resolve to special
+ *      addresses (dfd_rules.h) ---------------------------------------------------------------- */
+
+/* Outgoing request of a routed job (the target is allowed). */
+static void dispatch(struct job *j)
+{
+    if (is_blob_route(j))
+        start_blob(j);
+    else
+        start_upstream(j);
+}
+
+struct addr_check {
+    struct job *j;                           /* NULL once cancelled */
+    struct evdns_getaddrinfo_request *rq;
+    int is_starting;                         /* inside evdns_getaddrinfo (answer may come now) */
+    int is_done, result;                     /* answered while starting: result to apply */
+};
+
+/* 0 = every address is fine, 1 = a special address, -1 = no address. */
+static int check_addrs(const struct evutil_addrinfo *ai)
+{
+    if (!ai)
+        return -1;
+    for (; ai; ai = ai->ai_next)
+        if (dfd_rules_addr_is_special(ai->ai_addr))
+            return 1;
+    return 0;
+}
+
+static void addr_checked(struct job *j, int result)
+{
+    if (result == 0) {
+        dispatch(j);
+        return;
+    }
+    char msg[200];
+    if (result > 0) {
+        j->p->m.target_denied++;
+        DF_LOGW("proxy", "%s %s refused: %s resolves to a loopback, link-local or unspecified "
+                "address", j->method, j->rt.url, j->rt.host);
+        snprintf(msg, sizeof(msg), "%.80s resolves to a loopback, link-local or unspecified "
+                 "address that no rule names (registry_allow)", j->rt.host);
+        job_reply_error(j, 403, "DENIED", msg);
+        return;
+    }
+    snprintf(msg, sizeof(msg), "cannot resolve %.80s", j->rt.host);
+    j->p->m.upstream_errors++;
+    job_reply_error(j, 502, "UNAVAILABLE", msg);
+}
+
+static void on_addrs(int err, struct evutil_addrinfo *ai, void *arg)
+{
+    struct addr_check *c = arg;
+    int result = err ? -1 : check_addrs(ai);
+    if (ai)
+        evutil_freeaddrinfo(ai);
+    if (!c->j) { /* cancelled */
+        if (!c->is_starting)
+            free(c);
+        return;
+    }
+    if (c->is_starting) { /* answered inside evdns_getaddrinfo: applied by addr_check_start */
+        c->is_done = 1;
+        c->result = result;
+        return;
+    }
+    struct job *j = c->j;
+    j->addr = NULL;
+    free(c);
+    addr_checked(j, result);
+}
+
+static void addr_check_start(struct job *j)
+{
+    struct dfd_proxy *p = j->p;
+    if (!p->dns) {
+        addr_checked(j, -1);
+        return;
+    }
+    struct addr_check *c = df_xcalloc(1, sizeof(*c));
+    struct evutil_addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+    c->j = j;
+    c->is_starting = 1;
+    j->addr = c;
+    struct evdns_getaddrinfo_request *rq =
+        evdns_getaddrinfo(p->dns, j->rt.host, NULL, &hints, on_addrs, c);
+    c->is_starting = 0;
+    if (c->is_done) {
+        int result = c->result;
+        j->addr = NULL;
+        free(c);
+        addr_checked(j, result);
+        return;
+    }
+    c->rq = rq;
+}
+
+static void addr_check_cancel(struct job *j)
+{
+    struct addr_check *c = j->addr;
+    if (!c)
+        return;
+    j->addr = NULL;
+    c->j = NULL;
+    evdns_getaddrinfo_cancel(c->rq); /* runs on_addrs (EVUTIL_EAI_CANCEL), which frees c */
 }
 
 /* ---- request entry ------------------------------------------------------------------------ */
@@ -686,7 +806,12 @@ static void on_request(struct evhttp_request *req, void *arg)
     case DFD_ACT_REJECT: {
         const char *code = strstr(j->rt.reason, "digest") ? "DIGEST_INVALID"
                          : strstr(j->rt.reason, "repository") ? "NAME_INVALID"
-                         : j->rt.status == 405 ? "UNSUPPORTED" : "BAD_REQUEST";
+                         : j->rt.status == 405 ? "UNSUPPORTED"
+                         : j->rt.status == 403 ? "DENIED" : "BAD_REQUEST";
+        if (j->rt.status == 403) {
+            p->m.target_denied++;
+            DF_LOGW("proxy", "%s %s refused: %s", j->method, in.target, j->rt.reason);
+        }
         job_reply_error(j, j->rt.status, code, j->rt.reason);
         return;
     }
@@ -696,23 +821,20 @@ static void on_request(struct evhttp_request *req, void *arg)
     case DFD_ACT_CONNECT:
         /* The tunnel takes the client connection; evhttp frees the request with it. */
         release_client(j);
-        dfd_tunnels_open(p->tunnels, req, j->rt.url);
+        dfd_tunnels_open(p->tunnels, req, j->rt.url, j->rt.is_addr_check);
         j->req = NULL;
         job_free(j);
         return;
     case DFD_ACT_BLOB:
-        build_forward_headers(j);
-        start_blob(j);
-        return;
     case DFD_ACT_PASS:
     case DFD_ACT_PROXY:
     case DFD_ACT_PROXY_P2P: /* blob URLs take the blob path; other URLs are fetched directly */
         build_forward_headers(j);
-        if (is_blob_route(j)) {
-            start_blob(j);
+        if (j->rt.is_addr_check) {
+            addr_check_start(j); /* then dispatch() */
             return;
         }
-        start_upstream(j);
+        dispatch(j);
         return;
     }
 }

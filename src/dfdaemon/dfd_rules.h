@@ -17,6 +17,24 @@
  *   A PROXY_P2P GET of scheme://host/v2/<repo>/blobs/sha256:<64 hex> (no query) also gets
  *   upstream (scheme://host), repo and digest: it takes the blob path like DFD_ACT_BLOB.
  * CONNECT host:port → DFD_ACT_CONNECT.
+ *
+ * Where requests may go (no open relay, no upstream the client picks): every outgoing target is
+ * checked against what the configuration names —
+ *   - upstreams (default, ns=, X-Dragonfly-Registry): the configured registry,
+ *     registry_mirror.remote, a registry_allow entry, or a `proxies` regx matching
+ *     "<scheme>://<host[:port]>/" (only the host part: a path-only regex such as
+ *     `blobs/sha256.*` does not let a client pick the registry);
+ *   - absolute URIs: a `proxies` rule matching the URL (Dragonfly), or the registries above;
+ *   - CONNECT host:port: a hijack_https.hosts regx matching "host:port", a `proxies` regx
+ *     matching "https://host[:port]/", or the registries above (host and port; scheme and
+ *     path of URL-prefix entries do not apply to a tunnel).
+ * Anything else → DFD_ACT_REJECT 403. A target allowed by a *named* host (configured
+ * registry, exact registry_allow entry, a rule's redirect) may be any address; one allowed by
+ * a pattern (regex, wildcard) may not be a loopback (127/8, ::1), link-local (169.254/16,
+ * fe80::/10) or unspecified (0/8, ::) address, also written as IPv4-mapped/-compatible IPv6 —
+ * unless the pattern names the host (it would not match with another host in its place) and
+ * the host is written as that address or "localhost". Numeric hosts are decided here;
+ * host names get is_addr_check: the caller resolves them and refuses special addresses.
  * Refused with a status (DFD_ACT_REJECT): "..", "." or their %2e forms as path segments, control
  * bytes or blanks in the target, invalid repository names in /v2/<name>/..., bad ns/header
  * values, body methods (PUT, PATCH, DELETE: this is a pull-through mirror).
@@ -28,6 +46,8 @@
 #include <stddef.h>
 
 #include "df_err.h"
+
+struct sockaddr;
 #include "dfd_config.h"
 
 #define DFD_DIGEST_MAX 72 /* "sha256:" + 64 hex + NUL fits */
@@ -62,6 +82,19 @@ struct dfd_route {
     char digest[DFD_DIGEST_MAX]; /* BLOB, PROXY_P2P blob URL: "sha256:<hex>"; else "" */
     int is_default_upstream;   /* upstream is the configured registry (its TLS options apply) */
     int rule_index;            /* proxy mode: index of the matching rule, -1 if none */
+    int trust;                 /* enum dfd_trust: why the target may be reached */
+    char *host;                /* the host connected to (no brackets), heap; NULL for
+                                  LOCAL/REJECT */
+    int port;                  /* and its port */
+    int is_addr_check;         /* the host is a name allowed by a pattern: resolve it and refuse
+                                  special addresses (dfd_rules_addr_is_special) */
+};
+
+enum dfd_trust {
+    DFD_TRUST_NONE = 0,        /* not allowed */
+    DFD_TRUST_ANY,             /* a pattern that matches whatever the host (e.g. "*", .*) */
+    DFD_TRUST_NAMED,           /* a pattern that depends on the host (regex, *.domain) */
+    DFD_TRUST_EXACT,           /* the host is written in the configuration */
 };
 
 /* Compiles the proxies rules of cfg (borrowed only during the call). Returns NULL with err
@@ -81,5 +114,18 @@ int dfd_rules_valid_repo(const char *name, size_t len);
 int dfd_rules_valid_digest(const char *s);
 
 const char *dfd_action_name(enum dfd_action a);
+
+/* 1 if sa (AF_INET / AF_INET6) is loopback, link-local or unspecified, including IPv4-mapped
+ * (::ffff:a.b.c.d) and IPv4-compatible (::a.b.c.d) forms of such IPv4 addresses; else 0. */
+int dfd_rules_addr_is_special(const struct sockaddr *sa);
+
+enum dfd_host_kind {
+    DFD_HOST_NAME = 0,         /* a DNS name: resolve it to know */
+    DFD_HOST_PUBLIC,           /* a numeric address outside the special ranges */
+    DFD_HOST_SPECIAL,          /* a special address, or "localhost" / "*.localhost" */
+    DFD_HOST_INVALID,          /* not a host */
+};
+/* Classifies a host as written in a URL (brackets allowed). Pure. */
+enum dfd_host_kind dfd_rules_host_kind(const char *host);
 
 #endif

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <stdlib.h>
@@ -18,12 +19,18 @@
 
 #include "df_log.h"
 #include "df_util.h"
+#include "dfd_rules.h"
 
 struct tunnel {
     struct dfd_tunnels *t;
     struct bufferevent *cli;       /* client side (socket taken from evhttp) */
     struct bufferevent *up;        /* target side */
     char *target;
+    struct evbuffer *early;        /* client bytes sent before the target was connected */
+    struct evutil_addrinfo *addrs; /* resolved target addresses */
+    struct evutil_addrinfo *next_addr; /* the next one to try */
+    struct evdns_getaddrinfo_request *dns_rq; /* pending resolution */
+    int is_addr_check;
     int is_connected;
     int is_closing;                /* flushing the last bytes to one side, then free */
     int64_t last_ms;               /* last byte relayed in either direction */
@@ -48,10 +55,19 @@ static void tunnel_free(struct tunnel *tn)
     if (tn->next)
         tn->next->prev = tn->prev;
     t->stats.active--;
+    if (tn->dns_rq) {
+        struct evdns_getaddrinfo_request *rq = tn->dns_rq;
+        tn->dns_rq = NULL;
+        evdns_getaddrinfo_cancel(rq); /* on_resolved sees EVUTIL_EAI_CANCEL and leaves tn */
+    }
     if (tn->cli)
         bufferevent_free(tn->cli);
     if (tn->up)
         bufferevent_free(tn->up);
+    if (tn->early)
+        evbuffer_free(tn->early);
+    if (tn->addrs)
+        evutil_freeaddrinfo(tn->addrs);
     free(tn->target);
     free(tn);
 }
@@ -164,6 +180,31 @@ static void start_relay(struct tunnel *tn)
     }
 }
 
+/* Answers the client with a final error (502, or 403 with a reason) and closes the tunnel. */
+static void tunnel_refuse(struct tunnel *tn, int status, const char *why)
+{
+    if (tn->up) {
+        bufferevent_free(tn->up);
+        tn->up = NULL;
+    }
+    if (status == 403) {
+        char body[256];
+        int n = snprintf(body, sizeof(body),
+                         "{\"errors\":[{\"code\":\"DENIED\",\"message\":\"%s\"}]}\n", why);
+        n = DF_MIN(n, (int)sizeof(body) - 1);
+        evbuffer_add_printf(bufferevent_get_output(tn->cli),
+                            "HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\n"
+                            "Content-Length: %d\r\nConnection: close\r\n\r\n%.*s", n, n, body);
+    } else {
+        static const char bad[] = "HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n"
+                                  "Connection: close\r\n\r\n";
+        bufferevent_write(tn->cli, bad, sizeof(bad) - 1);
+    }
+    close_after_flush(tn, tn->cli);
+}
+
+static void connect_next(struct tunnel *tn);
+
 static void on_up_event(struct bufferevent *bev, short what, void *arg)
 {
     struct tunnel *tn = arg;
@@ -173,20 +214,69 @@ static void on_up_event(struct bufferevent *bev, short what, void *arg)
         tn->t->stats.opened++;
         static const char ok[] = "HTTP/1.1 200 Connection Established\r\n\r\n";
         bufferevent_write(tn->cli, ok, sizeof(ok) - 1);
+        evbuffer_add_buffer(bufferevent_get_output(tn->up), tn->early);
         start_relay(tn);
         return;
     }
-    tn->t->stats.failed++;
-    DF_LOGW("tunnel", "CONNECT %s failed: %s", tn->target,
-            (what & BEV_EVENT_ERROR) && tn->t->dns && bufferevent_socket_get_dns_error(tn->up)
-                ? evutil_gai_strerror(bufferevent_socket_get_dns_error(tn->up))
-                : evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
-    static const char bad[] = "HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n"
-                              "Connection: close\r\n\r\n";
+    DF_LOGD("tunnel", "CONNECT %s: an address failed: %s", tn->target,
+            evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
     bufferevent_free(tn->up);
     tn->up = NULL;
-    bufferevent_write(tn->cli, bad, sizeof(bad) - 1);
-    close_after_flush(tn, tn->cli);
+    connect_next(tn); /* the next address, or 502 */
+}
+
+/* Connects to the next resolved address (each was checked in on_resolved). */
+static void connect_next(struct tunnel *tn)
+{
+    while (tn->next_addr) {
+        struct evutil_addrinfo *ai = tn->next_addr;
+        tn->next_addr = ai->ai_next;
+        tn->up = bufferevent_socket_new(tn->t->base, -1, BEV_OPT_CLOSE_ON_FREE);
+        bufferevent_setcb(tn->up, NULL, NULL, on_up_event, tn);
+        if (bufferevent_socket_connect(tn->up, ai->ai_addr, (int)ai->ai_addrlen) == 0)
+            return; /* on_up_event tells */
+        bufferevent_free(tn->up);
+        tn->up = NULL;
+    }
+    tn->t->stats.failed++;
+    DF_LOGW("tunnel", "CONNECT %s failed: %s", tn->target,
+            evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+    tunnel_refuse(tn, 502, NULL);
+}
+
+static void on_resolved(int err, struct evutil_addrinfo *ai, void *arg)
+{
+    struct tunnel *tn = arg;
+    if (err == EVUTIL_EAI_CANCEL) { /* tunnel_free is cancelling: tn is going */
+        if (ai)
+            evutil_freeaddrinfo(ai);
+        return;
+    }
+    tn->dns_rq = NULL;
+    tn->addrs = ai;
+    tn->next_addr = ai;
+    if (err || !ai) {
+        tn->t->stats.failed++;
+        DF_LOGW("tunnel", "CONNECT %s failed: %s", tn->target, evutil_gai_strerror(err));
+        tunnel_refuse(tn, 502, NULL);
+        return;
+    }
+    for (; tn->is_addr_check && ai; ai = ai->ai_next) {
+        if (!dfd_rules_addr_is_special(ai->ai_addr))
+            continue;
+        char a[64] = "";
+        const void *in = ai->ai_family == AF_INET
+                             ? (const void *)&((struct sockaddr_in *)ai->ai_addr)->sin_addr
+                             : (const void *)&((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr;
+        evutil_inet_ntop(ai->ai_family, in, a, sizeof(a));
+        tn->t->stats.denied++;
+        DF_LOGW("tunnel", "CONNECT %s refused: it resolves to %s (loopback, link-local or "
+                "unspecified) and no rule names it", tn->target, a);
+        tunnel_refuse(tn, 403, "the target resolves to a loopback, link-local or unspecified "
+                               "address that no rule names (registry_allow)");
+        return;
+    }
+    connect_next(tn);
 }
 
 static void free_evcon_cb(evutil_socket_t fd, short what, void *arg)
@@ -196,7 +286,8 @@ static void free_evcon_cb(evutil_socket_t fd, short what, void *arg)
     evhttp_connection_free(arg);
 }
 
-void dfd_tunnels_open(struct dfd_tunnels *t, struct evhttp_request *req, const char *target)
+void dfd_tunnels_open(struct dfd_tunnels *t, struct evhttp_request *req, const char *target,
+                      int is_addr_check)
 {
     struct evhttp_connection *evcon = evhttp_request_get_connection(req);
     struct bufferevent *hb = evhttp_connection_get_bufferevent(evcon);
@@ -204,6 +295,8 @@ void dfd_tunnels_open(struct dfd_tunnels *t, struct evhttp_request *req, const c
     struct tunnel *tn = df_xcalloc(1, sizeof(*tn));
     tn->t = t;
     tn->target = df_xstrdup(target);
+    tn->is_addr_check = is_addr_check;
+    tn->early = evbuffer_new();
     tn->next = t->all;
     if (t->all)
         t->all->prev = tn;
@@ -227,10 +320,9 @@ void dfd_tunnels_open(struct dfd_tunnels *t, struct evhttp_request *req, const c
     if (ph >= 0)
         close(ph);
     tn->cli = bufferevent_socket_new(t->base, cfd, BEV_OPT_CLOSE_ON_FREE);
-    tn->up = bufferevent_socket_new(t->base, -1, BEV_OPT_CLOSE_ON_FREE);
     bufferevent_disable(hb, EV_READ | EV_WRITE);
     /* bytes the client sent after the CONNECT header (e.g. an eager TLS ClientHello) */
-    evbuffer_add_buffer(bufferevent_get_output(tn->up), bufferevent_get_input(hb));
+    evbuffer_add_buffer(tn->early, bufferevent_get_input(hb));
     struct timeval now = {0, 0};
     event_base_once(t->base, -1, EV_TIMEOUT, free_evcon_cb, evcon, &now);
     if (cfd < 0) {
@@ -238,7 +330,7 @@ void dfd_tunnels_open(struct dfd_tunnels *t, struct evhttp_request *req, const c
         return;
     }
 
-    char host[256];
+    char host[256], port[8];
     const char *colon = strrchr(target, ':');
     size_t hlen = (size_t)(colon - target);
     const char *h = target;
@@ -246,17 +338,28 @@ void dfd_tunnels_open(struct dfd_tunnels *t, struct evhttp_request *req, const c
         h++;
         hlen -= 2;
     }
-    int port = 0;
-    if (hlen == 0 || hlen >= sizeof(host) || df_parse_int(colon + 1, &port) < 0) {
-        on_up_event(tn->up, BEV_EVENT_ERROR, tn);
+    bufferevent_setcb(tn->cli, NULL, NULL, on_relay_event, tn);
+    if (hlen == 0 || hlen >= sizeof(host) || strlen(colon + 1) >= sizeof(port)) {
+        on_resolved(EVUTIL_EAI_NONAME, NULL, tn);
         return;
     }
     memcpy(host, h, hlen);
     host[hlen] = '\0';
-    bufferevent_setcb(tn->up, NULL, NULL, on_up_event, tn);
-    bufferevent_setcb(tn->cli, NULL, NULL, on_relay_event, tn);
-    /* On an immediate failure the error event may or may not have run already; after it ran,
-     * tn->up is NULL and the tunnel is still alive (flushing the 502 to the client). */
-    if (bufferevent_socket_connect_hostname(tn->up, t->dns, AF_UNSPEC, host, port) < 0 && tn->up)
-        on_up_event(tn->up, BEV_EVENT_ERROR, tn);
+    snprintf(port, sizeof(port), "%s", colon + 1);
+    /* Resolve first, then check and connect to exactly those addresses (never a second
+     * resolution between the check and the connect). */
+    struct evutil_addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                                    .ai_protocol = IPPROTO_TCP};
+    if (!t->dns) {
+        struct evutil_addrinfo *ai = NULL;
+        int err = evutil_getaddrinfo(host, port, &hints, &ai);
+        on_resolved(err, ai, tn);
+        return;
+    }
+    /* The answer may come inside the call (numeric host, hosts file): on_resolved then ran
+     * already and tn may be gone, so nothing of tn is touched after it unless still pending. */
+    struct evdns_getaddrinfo_request *rq =
+        evdns_getaddrinfo(t->dns, host, port, &hints, on_resolved, tn);
+    if (rq)
+        tn->dns_rq = rq;
 }

@@ -18,7 +18,7 @@ struct evhttp_request;
 struct dfd_tunnels;
 
 struct dfd_tunnel_stats {
-    uint64_t opened, failed, bytes_up, bytes_down;
+    uint64_t opened, failed, denied, bytes_up, bytes_down;
     int64_t active;
 };
 
@@ -28,11 +28,16 @@ struct dfd_tunnels *dfd_tunnels_new(struct event_base *base, struct evdns_base *
 /* Closes every tunnel. NULL ok. */
 void dfd_tunnels_free(struct dfd_tunnels *t);
 
-/* Takes over req's client connection and connects to target "host:port" (validated by
- * dfd_rules). On success the client gets "200 Connection Established" and bytes flow; if the
- * target cannot be reached the client gets "502 Bad Gateway" and the connection closes. The
- * request must not be used by the caller afterwards (no reply: evhttp frees it). */
-void dfd_tunnels_open(struct dfd_tunnels *t, struct evhttp_request *req, const char *target);
+/* Takes over req's client connection, resolves target "host:port" (validated and allowed by
+ * dfd_rules) and connects to its addresses in turn. is_addr_check: the target was allowed by a
+ * pattern, so if any address is loopback, link-local or unspecified (dfd_rules_addr_is_special)
+ * the client gets "403 Forbidden" and nothing is connected — the check is on the very
+ * addresses the tunnel connects to. On success the client gets "200 Connection Established"
+ * and bytes flow; if the target cannot be reached the client gets "502 Bad Gateway" and the
+ * connection closes. The request must not be used by the caller afterwards (no reply: evhttp
+ * frees it). */
+void dfd_tunnels_open(struct dfd_tunnels *t, struct evhttp_request *req, const char *target,
+                      int is_addr_check);
 
 const struct dfd_tunnel_stats *dfd_tunnels_stats(const struct dfd_tunnels *t);
 

@@ -311,6 +311,140 @@ static void test_norm_registry(void **state)
     }
 }
 
+
+static void test_allow(void **state)
+{
+    (void)state;
+    struct dfd_config c;
+    char err[DF_ERR_LEN] = "";
+    char *ignored = NULL;
+    /* YAML list; registry_mirror.remote is kept (an allowed upstream) even when --registry
+     * beats it; hijack_https.hosts are CONNECT targets (only cert/key are "not used") */
+    char *a1[] = {"dfdaemon", "--registry", "http://flag:1", NULL};
+    assert_int_equal(args(&c, err, 3, a1), DFD_CONFIG_RUN);
+    assert_int_equal(yaml(&c,
+                          "registry_mirror: {remote: 'http://file:2/'}\n"
+                          "registry_allow:\n  - https://ghcr.io\n  - '*.example.com'\n"
+                          "  - http://127.0.0.1:6000/v2/lib/\n"
+                          "hijack_https:\n  hosts:\n    - regx: ^reg\\.example:443$\n"
+                          "      insecure: false\n",
+                          err, &ignored),
+                     0);
+    assert_string_equal(c.registry, "http://flag:1");
+    assert_string_equal(c.mirror_remote, "http://file:2");
+    assert_int_equal(c.n_registry_allow, 3);
+    assert_string_equal(c.registry_allow[1], "*.example.com");
+    assert_int_equal(c.n_connect_hosts, 1);
+    assert_string_equal(c.connect_hosts[0], "^reg\\.example:443$");
+    assert_string_equal(ignored, "hijack_https"); /* hosts[].insecure: TLS interception */
+    free(ignored);
+    dfd_config_cleanup(&c);
+    assert_int_equal(args(&c, err, 1, a1), DFD_CONFIG_RUN);
+    assert_int_equal(yaml(&c, "hijack_https:\n  hosts:\n    - regx: x\n", err, &ignored), 0);
+    assert_null(ignored);
+    assert_null(c.mirror_remote);
+    assert_int_equal(yaml(&c, "registry_allow: quay.io\n", err, NULL), 0);
+    assert_int_equal(c.n_registry_allow, 1);
+    dfd_config_cleanup(&c);
+    /* --registry-allow: comma-separated, repeatable, beats the YAML list */
+    char *a2[] = {"dfdaemon", "--registry-allow", "ghcr.io,http://127.0.0.1:5000",
+                  "--registry-allow=[::1]:5001", NULL};
+    assert_int_equal(args(&c, err, 4, a2), DFD_CONFIG_RUN);
+    assert_int_equal(yaml(&c, "registry_allow: [quay.io]\n", err, NULL), 0);
+    assert_int_equal(c.n_registry_allow, 3);
+    assert_string_equal(c.registry_allow[0], "ghcr.io");
+    assert_string_equal(c.registry_allow[2], "[::1]:5001");
+    dfd_config_cleanup(&c);
+    char *a3[] = {"dfdaemon", "--registry-allow", "ftp://x", NULL};
+    assert_int_equal(args(&c, err, 3, a3), -EINVAL);
+    assert_non_null(strstr(err, "--registry-allow: invalid allow entry 'ftp://x'"));
+    dfd_config_cleanup(&c);
+    /* errors name the line */
+    struct {
+        const char *text, *msg;
+    } bad[] = {
+        {"registry_allow:\n  - ok.example\n  - http://u@h\n", "t.yml:3: registry_allow: invalid allow entry"},
+        {"registry_allow: {a: b}\n", "t.yml:1: registry_allow: expected a list"},
+        {"hijack_https:\n  hosts:\n    - regx: '('\n", "t.yml:3: hijack_https.hosts[0].regx: invalid regex"},
+        {"hijack_https:\n  hosts: [{insecure: true}]\n", "t.yml:2: hijack_https.hosts[0]: regx is required"},
+        {"hijack_https:\n  hosts: x\n", "t.yml:2: hijack_https.hosts: expected a list"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char *a0[] = {"dfdaemon", NULL};
+        assert_int_equal(args(&c, err, 1, a0), 0);
+        err[0] = '\0';
+        if (yaml(&c, bad[i].text, err, NULL) != -EINVAL || !strstr(err, bad[i].msg))
+            fail_msg("case %zu: '%s', expected '%s'", i, err, bad[i].msg);
+        dfd_config_cleanup(&c);
+    }
+}
+
+static void test_allow_entries(void **state)
+{
+    (void)state;
+    char err[DF_ERR_LEN];
+    struct {
+        const char *in, *scheme, *host;
+        int port;
+        const char *path;
+        int is_wild;
+    } good[] = {
+        {"https://ghcr.io", "https", "ghcr.io", 443, NULL, 0},
+        {"HTTP://Reg.Example:5000/", "http", "reg.example", 5000, NULL, 0},
+        {"http://127.0.0.1:6000/v2/lib/", "http", "127.0.0.1", 6000, "/v2/lib/", 0},
+        {"http://127.1", "http", "127.0.0.1", 80, NULL, 0},
+        {"http://[::1]:5000", "http", "::1", 5000, NULL, 0},
+        {"quay.io", NULL, "quay.io", 0, NULL, 0},
+        {"quay.io:8443", NULL, "quay.io", 8443, NULL, 0},
+        {"[0:0::1]:5001", NULL, "::1", 5001, NULL, 0},
+        {"::1", NULL, "::1", 0, NULL, 0},
+        {"[::FFFF:127.0.0.1]", NULL, "::ffff:127.0.0.1", 0, NULL, 0},
+        {"0x7f000001:80", NULL, "127.0.0.1", 80, NULL, 0},
+        {"*.Example.com", NULL, "*.example.com", 0, NULL, 1},
+        {"https://*.example.com", "https", "*.example.com", 443, NULL, 1},
+        {"*", NULL, "*", 0, NULL, 1},
+        {"localhost:7000", NULL, "localhost", 7000, NULL, 0},
+    };
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        struct dfd_allow a;
+        if (dfd_config_parse_allow(good[i].in, &a, err) != 0)
+            fail_msg("'%s' refused: %s", good[i].in, err);
+        if ((good[i].scheme ? !a.scheme || strcmp(a.scheme, good[i].scheme) : a.scheme != NULL) ||
+            strcmp(a.host, good[i].host) || a.port != good[i].port || a.is_wild != good[i].is_wild ||
+            (good[i].path ? !a.path || strcmp(a.path, good[i].path) : a.path != NULL))
+            fail_msg("'%s' → %s %s %d %s %d", good[i].in, a.scheme ? a.scheme : "-", a.host,
+                     a.port, a.path ? a.path : "-", a.is_wild);
+        dfd_allow_cleanup(&a);
+    }
+    const char *bad[] = {"", "ftp://x", "http://u@h", "http://u:p@h", "h:0", "h:70000", "*.",
+                         "a b", "http://h?x", "http://h#x", "[::1", "[::1]x", "h/x", "http://",
+                         "a:b:c", "*x.example", "http://h:", "h:abc", "[zz::1]:80"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        struct dfd_allow a;
+        if (dfd_config_parse_allow(bad[i], &a, err) == 0)
+            fail_msg("'%s' accepted (host %s)", bad[i], a.host);
+        assert_null(a.host);
+    }
+    char out[256];
+    const struct {
+        const char *in, *out;
+        int rc;
+    } canon[] = {
+        {"127.1", "127.0.0.1", 1},          {"2130706433", "127.0.0.1", 1},
+        {"[::FFFF:127.0.0.1]", "::ffff:127.0.0.1", 1}, {"0:0::1", "::1", 1},
+        {"Registry.Example.", "registry.example", 0}, {"a_b-c", "a_b-c", 0},
+        {"abc", "abc", 0},
+    };
+    for (size_t i = 0; i < sizeof(canon) / sizeof(canon[0]); i++) {
+        int rc = dfd_config_canon_host(canon[i].in, strlen(canon[i].in), out, sizeof(out));
+        if (rc != canon[i].rc || strcmp(out, canon[i].out))
+            fail_msg("canon '%s' → %d '%s'", canon[i].in, rc, out);
+    }
+    assert_int_equal(dfd_config_canon_host("a:b", 3, out, sizeof(out)), -1);
+    assert_int_equal(dfd_config_canon_host("", 0, out, sizeof(out)), -1);
+    assert_int_equal(dfd_config_canon_host(".a", 2, out, sizeof(out)), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -318,7 +452,8 @@ int main(void)
         cmocka_unit_test(test_flag_errors),    cmocka_unit_test(test_yaml_full),
         cmocka_unit_test(test_precedence),     cmocka_unit_test(test_yaml_errors),
         cmocka_unit_test(test_files_and_finish), cmocka_unit_test(test_norm_registry),
-        cmocka_unit_test(test_gc),
+        cmocka_unit_test(test_gc),             cmocka_unit_test(test_allow),
+        cmocka_unit_test(test_allow_entries),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
