@@ -16,6 +16,7 @@
 
 #include "df_http_client.h"
 #include "df_log.h"
+#include "df_redact.h"
 #include "df_util.h"
 #include "df_workpool.h"
 #include "sn_cdn_job.h"
@@ -29,6 +30,7 @@ struct sn_cdn {
     char *home_dir;
     int64_t fail_access_ms;
     uint32_t piece_setting;     /* --piece-size (sn_config_piece_size) */
+    const struct df_netpolicy *policy; /* --origin-allow/--origin-deny, every origin request */
     struct df_ratelimit rl;     /* shared by every origin download */
     int is_limited;
     sn_cdn_ready_cb on_ready;
@@ -61,6 +63,7 @@ struct sn_cdn *sn_cdn_new(struct event_base *base, struct df_workpool *pool,
     c->home_dir = df_xstrdup(opts->home_dir);
     c->fail_access_ms = opts->fail_access_ms;
     c->piece_setting = opts->piece_size;
+    c->policy = opts->origin_policy;
     c->on_ready = on_ready;
     c->arg = arg;
     c->is_limited = opts->origin_bps > 0;
@@ -149,12 +152,15 @@ static void job_fail(struct sn_cdn_job *j, int http_status, int is_unreachable, 
 {
     if (j->fail_reason)
         return; /* keep the first (root) cause */
-    char buf[512];
+    char buf[512], clean[512];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(buf, sizeof(buf), fmt, ap);
     va_end(ap);
-    j->fail_reason = df_xstrdup(buf);
+    /* The reason reaches clients (registration replies, pulls): URLs are already redacted,
+     * this also covers credentials inside texts from curl or the origin. */
+    df_redact_text(buf, clean, sizeof(clean));
+    j->fail_reason = df_xstrdup(clean);
     j->fail_status = http_status;
     j->is_unreachable = is_unreachable;
 }
@@ -523,7 +529,11 @@ static void on_done(struct df_http_req *req, int err, long status, void *arg)
     const char *et = df_http_req_errtext(req);
     if (!et || !*et)
         et = df_strerror(err);
-    if (err < 0 && !j->fail_reason && df_http_req_is_cert_error(req)) {
+    if (err < 0 && !j->fail_reason && df_http_req_is_denied(req)) {
+        /* The origin policy refused the address (first hop or a redirect) before connecting:
+         * the reason names the rule. Blocks the URL like a connection failure. */
+        job_fail(j, 0, 1, "origin of %s refused: %s", j->raw_url, et);
+    } else if (err < 0 && !j->fail_reason && df_http_req_is_cert_error(req)) {
         /* Blocks the URL like a connect failure, but only for registrations with the same
          * TLS settings (sn_api): the cure is another CA, not waiting. */
         job_fail(j, 0, 1, "TLS verification of %s failed: %s (register with its CA: dfget "
@@ -580,6 +590,7 @@ static void start_request(struct sn_cdn_job *j)
         .is_insecure = t->is_insecure,
         .ca_pem = t->ca_pem, /* copied by the client */
         .ca_pem_len = t->ca_pem_len,
+        .policy = c->policy, /* also on the conditional (revalidate) and ranged (resume) GETs */
     };
     int err = 0;
     j->req = df_http_req_start(c->http, &o, on_headers, on_data, on_done, j, &err);
@@ -587,7 +598,7 @@ static void start_request(struct sn_cdn_job *j)
     free(extra[1]);
     free(hdrs);
     if (!j->req) {
-        job_fail(j, 0, 0, "cannot start origin request for %s: %s", t->raw_url, df_strerror(err));
+        job_fail(j, 0, 0, "cannot start origin request for %s: %s", j->raw_url, df_strerror(err));
         finish_failed(j);
     }
 }
@@ -630,8 +641,10 @@ int sn_cdn_trigger(struct sn_cdn *c, struct sn_task *t)
     j->w_fd = -1;
     j->w_http_length = -1;
     memcpy(j->id, t->id, sizeof(j->id));
-    j->task_url = df_xstrdup(t->task_url);
-    j->raw_url = df_xstrdup(t->raw_url);
+    /* The job only keeps the URLs with their userinfo redacted: they go into the .meta on disk
+     * and into every failure reason (sent to clients); the request itself uses t->raw_url. */
+    j->task_url = df_redact_url(t->task_url);
+    j->raw_url = df_redact_url(t->raw_url);
     j->md5 = df_xstrdup(t->md5);
     j->identifier = df_xstrdup(t->identifier);
     j->has_user_range = t->range_hdr != NULL;

@@ -25,6 +25,7 @@
 struct event_base;
 struct df_workpool;
 struct df_http_client;
+struct df_netpolicy;
 struct sn_cdn;
 
 /* Called when registrations for t can be answered: t->is_reg_ready became 1 (piece size
@@ -37,6 +38,9 @@ struct sn_cdn_opts {
     uint64_t origin_bps;           /* shared origin rate cap; 0 = unlimited */
     int64_t fail_access_ms;        /* how long a 404 / connect failure blocks the URL */
     uint32_t piece_size;           /* --piece-size setting (sn_config_piece_size) */
+    const struct df_netpolicy *origin_policy; /* checked for every origin connection
+                                                 (sn_config.origin_policy); borrowed, must
+                                                 outlive the sn_cdn; NULL = none */
 };
 
 /* Returns NULL and fills err when the cache directory cannot be created. Borrowed pointers

@@ -82,8 +82,8 @@ static int load_complete(struct sn_cdn_job *j, uint32_t total)
     char *t1 = NULL, *t2 = NULL;
     size_t l1, l2;
     char md5hex[DF_DIGEST_HEX_MAX], shahex[DF_DIGEST_HEX_MAX];
-    int ok = df_read_file(j->paths.md5, DIGESTS_MAX, &t1, &l1) == 0 &&
-             df_read_file(j->paths.sha256, DIGESTS_MAX, &t2, &l2) == 0 &&
+    int ok = sn_store_read_file(j->paths.md5, DIGESTS_MAX, &t1, &l1) == 0 &&
+             sn_store_read_file(j->paths.sha256, DIGESTS_MAX, &t2, &l2) == 0 &&
              sn_store_digests_decode(t1, l1, total, j->pre, md5hex, DF_DIGEST_MD5) == 0 &&
              sn_store_digests_decode(t2, l2, total, j->pre, shahex, DF_DIGEST_SHA256) == 0 &&
              strcmp(md5hex, m->real_md5) == 0 && strcmp(shahex, m->real_sha256) == 0;
@@ -121,15 +121,20 @@ void sn_cdn_io_prepare(void *arg)
         j->w_err = rc;
         return;
     }
-    j->w_fd = open(j->paths.data, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (j->w_fd < 0) {
-        j->w_err = -errno;
+    /* Never through a symlink: one planted at the data path is replaced by an empty file. */
+    int fd = sn_store_open_data(j->paths.data);
+    if (fd < 0) {
+        j->w_err = fd;
         return;
     }
+    j->w_fd = fd;
     char *text = NULL;
     size_t len;
-    if (df_read_file(j->paths.meta, META_MAX, &text, &len) == 0) {
+    if (sn_store_read_file(j->paths.meta, META_MAX, &text, &len) == 0) {
         struct sn_meta m;
+        /* Identity: the URLs are compared in their redacted form (the .meta never holds
+         * userinfo); the taskID, a SHA-256 over the full task URL, md5 and identifier, tells
+         * apart URLs that differ only in their credentials. */
         if (sn_meta_decode(text, len, &m) == 0) {
             if (strcmp(m.task_id, j->id) == 0 && strcmp(m.url, j->task_url) == 0 &&
                 strcmp(m.md5, j->md5) == 0 && strcmp(m.identifier, j->identifier) == 0) {

@@ -40,7 +40,9 @@ struct sn_cdn_job {
     struct sn_task *task;               /* [loop] referenced; NULL once dying */
     struct sn_store_paths paths;        /* [snap] */
     char id[DF_TASKID_LEN + 1];         /* [snap] */
-    char *task_url, *raw_url, *md5, *identifier; /* [snap] identity for the .meta match */
+    char *task_url, *raw_url, *md5, *identifier; /* [snap] identity for the .meta match; the
+                                           URLs redacted (df_redact_url: no userinfo), as
+                                           stored in the .meta and shown in messages */
     int has_user_range;                 /* [snap] a Range header is part of the task */
     uint32_t fixed_piece_size;          /* [snap] piece size already announced, 0 = free */
 

@@ -102,6 +102,7 @@ struct sn_server *sn_server_new(const struct sn_config *cfg, struct event_base *
         .origin_bps = sn_config_origin_bps(cfg),
         .fail_access_ms = cfg->fail_access_interval_ms,
         .piece_size = cfg->piece_size,
+        .origin_policy = cfg->origin_policy,
     };
     s->cdn = sn_cdn_new(base, s->pool, s->http, &s->metrics, &co, sn_api_on_task_ready, s, err);
     if (!s->cdn)

@@ -14,6 +14,7 @@
 
 #include "df_err.h"
 #include "df_json.h"
+#include "df_log.h"
 #include "df_proto.h"
 #include "df_util.h"
 
@@ -263,11 +264,120 @@ int sn_store_digests_decode(const char *text, size_t len, uint32_t n, struct sn_
 }
 
 
+/* Opens path read-only without following a final symlink and without blocking on a FIFO;
+ * refuses anything but a regular file. fd or -errno (-ELOOP link, -EINVAL not regular). */
+static int open_regular_ro(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+    if (fd < 0) {
+        int rc = -errno;
+        if (rc == -ELOOP)
+            DF_LOGW("store", "%s is a symbolic link: refused (not followed), treated as missing",
+                    path);
+        return rc;
+    }
+    struct stat st;
+    if (fstat(fd, &st) < 0) {
+        int rc = -errno;
+        close(fd);
+        return rc;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        DF_LOGW("store", "%s is not a regular file (mode %o): refused, treated as missing", path,
+                (unsigned)(st.st_mode & S_IFMT));
+        close(fd);
+        return -EINVAL;
+    }
+    return fd;
+}
+
+int sn_store_read_file(const char *path, size_t max, char **out, size_t *len)
+{
+    int fd = open_regular_ro(path);
+    if (fd < 0)
+        return fd;
+    int rc = 0;
+    char *buf = NULL;
+    struct stat st;
+    if (fstat(fd, &st) < 0) {
+        rc = -errno;
+        goto out;
+    }
+    if ((uint64_t)st.st_size > max) {
+        rc = DF_ETOOBIG;
+        goto out;
+    }
+    buf = df_xmalloc((size_t)st.st_size + 1);
+    size_t got = 0;
+    while (got < (size_t)st.st_size) {
+        ssize_t r = read(fd, buf + got, (size_t)st.st_size - got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0) {
+            rc = r < 0 ? -errno : -EIO;
+            goto out;
+        }
+        got += (size_t)r;
+    }
+    buf[got] = '\0';
+    *out = buf;
+    *len = got;
+    buf = NULL;
+out:
+    free(buf);
+    close(fd);
+    return rc;
+}
+
+int sn_store_open_data(const char *path)
+{
+    /* O_RDWR on a FIFO does not block on Linux; O_NONBLOCK makes sure of it (and is ignored
+     * for regular files). */
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0644);
+    const char *what = NULL;
+    if (fd < 0 && errno == ELOOP) {
+        what = "a symbolic link";
+    } else if (fd < 0 && errno != EISDIR) {
+        return -errno;
+    } else if (fd < 0) {
+        return -EISDIR; /* cannot be replaced by unlink(2); the job fails with this */
+    } else {
+        struct stat st;
+        if (fstat(fd, &st) < 0) {
+            int rc = -errno;
+            close(fd);
+            return rc;
+        }
+        if (S_ISREG(st.st_mode))
+            goto ok;
+        close(fd);
+        what = "not a regular file";
+    }
+    DF_LOGW("store", "cache file %s is %s: never followed; removed and treated as a missing "
+            "cache entry", path, what);
+    if (unlink(path) < 0 && errno != ENOENT)
+        return -errno;
+    fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0644);
+    if (fd < 0)
+        return -errno;
+ok:;
+    /* back to blocking mode for the pwrite/pread of the worker (no effect on regular files,
+     * but keep the fd's flags plain) */
+    int fl = fcntl(fd, F_GETFL);
+    if (fl >= 0)
+        (void)fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+    return fd;
+}
+
 int sn_store_write_file(const char *path, const char *text)
 {
     char *tmp = df_xasprintf("%s.tmp", path);
     int rc = 0;
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    /* Our own temp name: whatever is there (a crash leftover, a planted symlink) is removed,
+     * never opened; O_EXCL then guarantees a new regular file (it fails on any link). */
+    if (unlink(tmp) == 0)
+        DF_LOGD("store", "removed a leftover %s", tmp);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0) {
         rc = -errno;
         goto out;

@@ -8,7 +8,11 @@
  *                 (df_digest offers no SHA-1). No trailing newline.
  *   <id>.sha256   same layout with the pieces' SHA-256 and the file's SHA-256.
  * Encoders/decoders are pure; the *_read/_write/_scan functions do blocking I/O and run on
- * worker threads only. */
+ * worker threads only.
+ * Links: a symlink (or a FIFO, device, directory) planted at one of these paths, or at a .tmp
+ * file the store writes, is never followed: every open uses O_NOFOLLOW and checks with fstat
+ * that it got a regular file; anything else counts as a missing or corrupt cache entry. The
+ * .meta (URLs redacted by the CDN) and digest files are written with mode 0600. */
 #ifndef SN_STORE_H
 #define SN_STORE_H
 
@@ -70,8 +74,19 @@ int sn_store_digests_decode(const char *text, size_t len, uint32_t n, struct sn_
                             char *file_hex, enum df_digest_alg which) __attribute__((warn_unused_result));
 
 /* Blocking helpers (worker threads). */
-/* (Reading a small file back: df_read_file in df_util.h.) */
-/* Writes text to path atomically (tmp file + fsync + rename). 0 or -errno. */
+/* Reads a whole cache file (.meta, digest file) of at most max bytes into a heap NUL-terminated
+ * buffer, like df_read_file, but never through a symlink (-ELOOP) and only from a regular file
+ * (-EINVAL otherwise; both are logged). 0 or -errno / DF_ETOOBIG; -ENOENT when absent. */
+int sn_store_read_file(const char *path, size_t max, char **out, size_t *len)
+    __attribute__((warn_unused_result));
+/* Opens the data file for reading and writing, creating it (0644) when absent. Something
+ * other than a regular file at path (a symlink, a FIFO) is logged, removed (the link itself:
+ * its target is never opened, read or truncated) and replaced by a new empty file, so the
+ * caller sees a missing cache entry. Returns the fd (O_CLOEXEC) or -errno. */
+int sn_store_open_data(const char *path) __attribute__((warn_unused_result));
+/* Writes text to path atomically (tmp file + fsync + rename), mode 0600. A leftover <path>.tmp
+ * of any kind (a planted symlink included) is unlinked first and the temp file created with
+ * O_EXCL, so nothing is ever written through a link. 0 or -errno. */
 int sn_store_write_file(const char *path, const char *text) __attribute__((warn_unused_result));
 
 /* Scans the data file from piece 0: counts the leading pieces that are complete (header

@@ -46,7 +46,9 @@ static void on_verify(void *arg)
     struct verify_job *j = arg;
     struct df_digest *md5 = NULL, *sha = NULL;
     unsigned char *buf = NULL;
-    int fd = open(j->path, O_RDONLY | O_CLOEXEC);
+    /* A symlink planted at the cache path is never followed (ELOOP), nor is anything but a
+     * regular file read: the copy counts as bad and is fetched again. */
+    int fd = open(j->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
     if (fd < 0) {
         j->err = -errno;
         j->outcome = errno == ENOENT ? VERIFY_GONE : VERIFY_IOERR;
@@ -55,6 +57,11 @@ static void on_verify(void *arg)
     struct stat st;
     if (fstat(fd, &st) < 0) {
         j->err = -errno;
+        j->outcome = VERIFY_IOERR;
+        goto out;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        j->err = -EINVAL;
         j->outcome = VERIFY_IOERR;
         goto out;
     }

@@ -1,5 +1,6 @@
 /* sn_store: .meta round trip and rejection of damaged metas, digest files (round trip, check
- * line catches tampering), and the piece scanner used for resume on a real temp file. */
+ * line catches tampering), the piece scanner used for resume on a real temp file, and (issue 10)
+ * links planted at cache paths: never followed, never written through; metas written 0600. */
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
@@ -9,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -179,12 +181,128 @@ static void test_scan(void **state)
     free(data);
 }
 
+static char *slurp(const char *path)
+{
+    char *t = NULL;
+    size_t n;
+    assert_int_equal(df_read_file(path, 1 << 20, &t, &n), 0);
+    return t;
+}
+
+static void spit(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+/* Issue 10: a symlink at a cache file (data, .meta, .tmp) or a FIFO is never followed. */
+static void test_links_not_followed(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/test_sn_store_links.XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char *outside = df_xasprintf("%s/outside", dir);
+    char *data = df_xasprintf("%s/id", dir);
+    char *meta = df_xasprintf("%s/id.meta", dir);
+    char *tmp = df_xasprintf("%s/id.meta.tmp", dir);
+    char *fifo = df_xasprintf("%s/id.md5", dir);
+    spit(outside, "precious, not a cache file");
+
+    /* reading: symlink → -ELOOP, FIFO → -EINVAL (and no blocking), absent → -ENOENT */
+    assert_int_equal(symlink(outside, meta), 0);
+    char *text = NULL;
+    size_t len = 0;
+    assert_int_equal(sn_store_read_file(meta, 1 << 20, &text, &len), -ELOOP);
+    assert_null(text);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    assert_int_equal(sn_store_read_file(fifo, 1 << 20, &text, &len), -EINVAL);
+    assert_int_equal(sn_store_read_file(data, 1 << 20, &text, &len), -ENOENT);
+    spit(data, "abc");
+    assert_int_equal(sn_store_read_file(data, 1 << 20, &text, &len), 0);
+    assert_string_equal(text, "abc");
+    assert_int_equal(len, 3);
+    free(text);
+    assert_int_equal(sn_store_read_file(data, 2, &text, &len), DF_ETOOBIG);
+    unlink(data);
+
+    /* writing: a symlink at <path>.tmp and at <path> are replaced, the target untouched */
+    assert_int_equal(symlink(outside, tmp), 0);
+    assert_int_equal(sn_store_write_file(meta, "{\"new\":1}"), 0);
+    char *got = slurp(outside);
+    assert_string_equal(got, "precious, not a cache file");
+    free(got);
+    struct stat st;
+    assert_int_equal(lstat(meta, &st), 0);
+    assert_true(S_ISREG(st.st_mode));
+    assert_int_equal(st.st_mode & 0777, 0600);
+    assert_int_equal(lstat(tmp, &st), -1); /* renamed away */
+    got = slurp(meta);
+    assert_string_equal(got, "{\"new\":1}");
+    free(got);
+    /* a stale regular .tmp is no obstacle either */
+    spit(tmp, "stale");
+    assert_int_equal(sn_store_write_file(meta, "{\"new\":2}"), 0);
+    got = slurp(meta);
+    assert_string_equal(got, "{\"new\":2}");
+    free(got);
+
+    /* data file: a symlink is replaced by a new empty regular file, target intact */
+    assert_int_equal(symlink(outside, data), 0);
+    int fd = sn_store_open_data(data);
+    assert_true(fd >= 0);
+    assert_int_equal(fstat(fd, &st), 0);
+    assert_true(S_ISREG(st.st_mode));
+    assert_int_equal(st.st_size, 0);
+    assert_int_equal(pwrite(fd, "xyz", 3, 0), 3);
+    close(fd);
+    got = slurp(outside);
+    assert_string_equal(got, "precious, not a cache file");
+    free(got);
+    assert_int_equal(lstat(data, &st), 0);
+    assert_true(S_ISREG(st.st_mode));
+    /* an existing regular file is opened as is (resume needs its bytes) */
+    fd = sn_store_open_data(data);
+    assert_true(fd >= 0);
+    char buf[4] = "";
+    assert_int_equal(pread(fd, buf, 3, 0), 3);
+    assert_memory_equal(buf, "xyz", 3);
+    close(fd);
+    /* a FIFO at the data path: replaced too */
+    unlink(data);
+    assert_int_equal(mkfifo(data, 0600), 0);
+    fd = sn_store_open_data(data);
+    assert_true(fd >= 0);
+    assert_int_equal(fstat(fd, &st), 0);
+    assert_true(S_ISREG(st.st_mode));
+    close(fd);
+    /* a directory cannot be replaced: an error, nothing opened */
+    unlink(data);
+    assert_int_equal(mkdir(data, 0700), 0);
+    assert_int_equal(sn_store_open_data(data), -EISDIR);
+    rmdir(data);
+
+    unlink(outside);
+    unlink(meta);
+    unlink(tmp);
+    unlink(fifo);
+    unlink(data);
+    assert_int_equal(rmdir(dir), 0);
+    free(outside);
+    free(data);
+    free(meta);
+    free(tmp);
+    free(fifo);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_meta_roundtrip),
         cmocka_unit_test(test_digests_roundtrip_and_tamper),
         cmocka_unit_test(test_scan),
+        cmocka_unit_test(test_links_not_followed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
