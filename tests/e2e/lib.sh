@@ -870,3 +870,47 @@ dfd_stop_all() {
         "$T"/dfd-*/logs/*.log 2>/dev/null || true)
   [ -z "$f" ] || fail "sanitizer report in: $(echo "$f" | sed "s|$T/||" | tr '\n' ' ')"
 }
+
+# ---- trust tests (tests/e2e/test_trust_dfd_*.sh) ------------------------------------------------
+# start_fake_registry: a registry impostor on 127.0.0.1 that answers every HEAD 200 (as if any
+# blob were readable by anyone) and every GET 404; one "METHOD PATH" line per request in
+# FAKE_LOG. Sets FAKE_PORT FAKE_PID FAKE_HOST FAKE_BASE FAKE_LOG.
+start_fake_registry() {
+  FAKE_PORT=$(free_port)
+  FAKE_HOST="127.0.0.1:$FAKE_PORT"
+  FAKE_BASE="http://$FAKE_HOST"
+  FAKE_LOG="$T/run/fake-registry.log"
+  : > "$FAKE_LOG"
+  python3 - "$FAKE_PORT" "$FAKE_LOG" > "$T/run/fake-registry.err" 2>&1 <<'PY' &
+import http.server, sys
+port, log = int(sys.argv[1]), sys.argv[2]
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def log_message(self, fmt, *args):
+        pass
+    def note(self):
+        with open(log, "a") as f:
+            f.write("%s %s\n" % (self.command, self.path))
+    def do_HEAD(self):
+        self.note()
+        self.send_response(200)
+        self.send_header("Content-Length", "1048576")
+        self.send_header("Docker-Content-Digest", self.path.rsplit("/", 1)[-1])
+        self.end_headers()
+    def do_GET(self):
+        self.note()
+        body = b'{"errors":[{"code":"BLOB_UNKNOWN","message":"fake"}]}\n'
+        self.send_response(404)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+http.server.ThreadingHTTPServer(("127.0.0.1", port), H).serve_forever()
+PY
+  FAKE_PID=$!
+  track_pid "$FAKE_PID"
+  wait_port "$FAKE_PORT" "$FAKE_PID"
+}
+
+# fake_count METHOD: requests of METHOD the fake registry received so far.
+fake_count() { grep -c "^$1 " "$FAKE_LOG" || true; }

@@ -141,7 +141,7 @@ rc=0
 ok "missing --config file: exit 10: $(cat "$T/bad.out")"
 
 check "upstream choice: ns= > X-Dragonfly-Registry > --registry"
-start_dfdaemon m2 --registry "http://127.0.0.1:$DEAD"
+start_dfdaemon m2 --registry "http://127.0.0.1:$DEAD" --registry-allow "$REG_BASE" # the header's upstream must be allowed
 fetch "$DFD_BASE/v2/"
 [ "$CODE" = 502 ] || fail "--registry pointing nowhere: GET /v2/ → $CODE, expected 502"
 ok "dead --registry → 502"

@@ -23,6 +23,7 @@ proxies:
     direct: true
   - regx: blobs/sha256.*
   - regx: plain\.bin
+registry_allow: [$ORIGIN_BASE] # a loopback origin must be named (the rules match any host)
 EOF
 start_dfdaemon px --config "$T/dfd-px/dfd.yml" --registry http://127.0.0.1:9
 STORE="$DFD_HOME/dfdaemon/data/sha256"
