@@ -532,7 +532,7 @@ static void on_done(struct df_http_req *req, int err, long status, void *arg)
     if (err < 0 && !j->fail_reason && df_http_req_is_denied(req)) {
         /* The origin policy refused the address (first hop or a redirect) before connecting:
          * the reason names the rule. Blocks the URL like a connection failure. */
-        job_fail(j, 0, 1, "origin of %s refused: %s", j->raw_url, et);
+        job_fail(j, 0, 1, "not fetching %s: %s", j->raw_url, et);
     } else if (err < 0 && !j->fail_reason && df_http_req_is_cert_error(req)) {
         /* Blocks the URL like a connect failure, but only for registrations with the same
          * TLS settings (sn_api): the cure is another CA, not waiting. */

@@ -22,8 +22,10 @@ Fault modes (apply to every file request; the /__ endpoints are never faulty nor
               is changed (an event a test controls: "the origin has sent exactly N bytes, and
               no more will come until I say so"); /__stats counts the answers held ("gated")
   nolength    no Content-Length: chunked transfer encoding (HTTP/1.1)
+  redirect=<url>  answer every file request with 302 and Location: <url> (no body is sent;
+              url-encode it in /__fault?mode=...)
 
-Binds only to loopback (--bind 127.0.0.1 or ::1). With --port 0 the kernel chooses the port;
+Binds only to loopback (--bind 127.0.0.1, ::1, or 127.0.0.2 for a second IPv4 loopback origin). With --port 0 the kernel chooses the port;
 the port is always printed (alone, on one line) on stdout once the socket listens.
 Python 3 standard library only.
 """
@@ -60,6 +62,11 @@ def parse_fault(mode):
         if n < 0:
             raise ValueError("gate offset must be >= 0")
         return "gate", n
+    if mode.startswith("redirect="):
+        url = mode[9:]
+        if not url.startswith(("http://", "https://")):
+            raise ValueError("redirect target must be an http(s) URL")
+        return "redirect", url
     raise ValueError("unknown fault mode %r" % mode)
 
 
@@ -164,7 +171,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if path == "/__stats":
             snap = self.server.stats.snapshot()
             name, arg = self.server.get_fault()
-            snap["fault"] = name if arg is None else "%s=%d" % (name, arg)
+            snap["fault"] = name if arg is None else "%s=%s" % (name, arg)
             snap["gated"] = self.server.gated_count()
             if q.get("reset", ["0"])[0] not in ("0", ""):
                 self.server.stats.reset()
@@ -177,7 +184,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     self._send_json(400, {"error": str(e)})
                     return
             name, arg = self.server.get_fault()
-            self._send_json(200, {"fault": name if arg is None else "%s=%d" % (name, arg)})
+            self._send_json(200, {"fault": name if arg is None else "%s=%s" % (name, arg)})
         else:
             self._send_json(404, {"error": "unknown control endpoint"})
 
@@ -290,6 +297,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
             status = int(fault)
             self.server.stats.request(self.req_path, self.command, status)
             self._simple(status, "injected fault %s" % fault)
+            return
+        if fault == "redirect":
+            self.server.stats.request(self.req_path, self.command, 302)
+            self._simple(302, "moved", (("Location", fault_arg),))
             return
         if full is None:
             self.server.stats.request(self.req_path, self.command, 404)
@@ -423,7 +434,7 @@ def main():
     ap = argparse.ArgumentParser(description="test origin HTTP/1.1 server (loopback only)")
     ap.add_argument("--dir", required=True, help="directory to serve")
     ap.add_argument("--port", type=int, default=0, help="TCP port (0: chosen by the kernel)")
-    ap.add_argument("--bind", default="127.0.0.1", choices=("127.0.0.1", "::1"),
+    ap.add_argument("--bind", default="127.0.0.1", choices=("127.0.0.1", "::1", "127.0.0.2"),
                     help="loopback address to listen on")
     ap.add_argument("--fault", default="none", help="initial fault mode (see module doc)")
     ap.add_argument("--quiet", action="store_true", help="no per-request log on stderr")
