@@ -19,6 +19,7 @@
 #include "df_log.h"
 #include "df_proto.h"
 #include "df_ratelimit.h"
+#include "df_redact.h"
 #include "df_util.h"
 #include "df_workpool.h"
 #include "dfget_config.h"
@@ -307,6 +308,40 @@ static void client_finish(struct dfd_swarm_job *j)
 static void on_reg(int err, const struct dfget_reg_reply *rep, const struct dfget_node *node,
                    void *arg);
 
+static void on_auth_done(struct df_http_req *req, int err, long status, void *arg)
+{
+    (void)req;
+    (void)arg;
+    if (err < 0 || status != 200)
+        DF_LOGW(MOD, "/auth at the uploader: %s HTTP %ld; that blob's pieces stay closed to peers",
+                df_strerror(err), status);
+}
+
+/* After a registration: tell the uploader who may read the blob's service file (dfget's rule,
+ * dfget_upctl_auth_mode: token for private tasks, public only without credentials). */
+static void share_auth(struct dfd_swarm_job *j, const struct dfget_reg_reply *rep)
+{
+    struct dfd_swarm *sw = j->sw;
+    if (j->port <= 0)
+        return;
+    int has_creds = df_redact_has_credentials(j->url, (const char *const *)j->headers, j->nheaders);
+    const char *mode = dfget_upctl_auth_mode(rep->is_piece_auth, rep->piece_key, has_creds);
+    if (!mode) {
+        DF_LOGW(MOD, "task %.16s…: registered with credentials and the supernode gave no piece "
+                "key: not serving this blob to peers", rep->task_id);
+        return;
+    }
+    char *url = dfget_upctl_auth_url(sw->local_ip, j->port, j->task_file, rep->task_id, mode,
+                                     rep->piece_key);
+    char *dd = df_xasprintf("dataDir: %s", sw->data_dir);
+    const char *hdrs[] = {dd, NULL};
+    struct df_http_opts o = {.url = url, .headers = hdrs, .timeout_ms = 2000, .max_body = 256};
+    if (!df_http_req_start(sw->http, &o, NULL, NULL, on_auth_done, NULL, NULL))
+        DF_LOGW(MOD, "cannot send /auth for %s", j->task_file);
+    free(url);
+    free(dd);
+}
+
 static void on_dl_done(const struct dfget_dl_result *res, void *arg)
 {
     struct dfd_swarm_job *j = arg;
@@ -350,6 +385,7 @@ static void on_reg(int err, const struct dfget_reg_reply *rep, const struct dfge
     }
     DF_LOGI(MOD, "%s registered at %s:%u, task %.16s…, length %lld", j->url, node->host,
             node->port, rep->task_id, (long long)rep->file_length);
+    share_auth(j, rep);
     dfget_dl_start(j->dl, node, rep);
     event_active(j->progress_ev, EV_TIMEOUT, 0); /* the length is known; a new layout resets */
 }

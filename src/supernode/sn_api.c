@@ -54,16 +54,19 @@ int sn_api_sign_token(struct sn_server *s, const struct sn_task *t, struct sn_pe
     return n;
 }
 
-/* Registration data (spec §2.3) plus the peer-authentication extension that Dragonfly 1.x
- * clients ignore: pieceAuth (pieces of this task need a token), pieceKey (the public key that
+/* Registration data (spec §2.3) plus, for tasks whose pieces need a token, the
+ * peer-authentication extension that Dragonfly 1.x clients ignore: pieceAuth (pieces of this task need a token), pieceKey (the public key that
  * verifies tokens, for the client's uploader) and pieceToken (this client's token). */
 static json_t *reg_data(struct sn_server *s, const struct sn_task *t, struct sn_peer *p)
 {
     json_t *o = json_pack("{s:s,s:I,s:I,s:s}", "taskId", t->id, "fileLength",
                           (json_int_t)t->http_length, "pieceSize", (json_int_t)t->piece_size,
                           "cdnSource", "supernode");
+    /* public tasks keep Dragonfly's exact reply */
+    if (!sn_api_needs_token(s, t))
+        return o;
     char tok[DF_TOKEN_MAX];
-    json_object_set_new(o, "pieceAuth", json_boolean(sn_api_needs_token(s, t)));
+    json_object_set_new(o, "pieceAuth", json_boolean(1));
     json_object_set_new(o, "pieceKey", json_string(s->token_pub));
     if (p && sn_api_sign_token(s, t, p, tok, sizeof(tok)) > 0)
         json_object_set_new(o, "pieceToken", json_string(tok));

@@ -59,6 +59,9 @@ req POST "$SN_BASE/peer/registry" "${JSON[@]}" --data-binary \
   '{"superNodeIp":"127.0.0.1","rawUrl":"'"$URL"'","taskUrl":"'"$URL"'","cid":"'"$CID_A"'","ip":"127.0.0.1","hostName":"hostA","port":'"$PA"',"path":"/peer/file/'"$NAME_A"'","version":"1.0.6","callSystem":"wire-test","dfdaemon":false,"insecure":false}'
 expect_code 200 "register A"
 TASK=$(jfield 'j["data"]["taskId"]')
+# our uploader serves a file once its dfget opened it (/auth, after the registration)
+curl -sf -H "dataDir: $HA/data" "http://127.0.0.1:$PA/auth/$NAME_A?taskId=$TASK&mode=public" > /dev/null ||
+  fail "/auth on A's uploader"
 [ "$(jfield 'sorted(j["data"].keys())')" = '["cdnSource", "fileLength", "pieceSize", "taskId"]' ] ||
   fail "registration data keys: $(cat "$BODY")"
 [ "$(jfield 'j["data"]["fileLength"]')" = "$SIZE" ] && [ "$(jfield 'j["data"]["pieceSize"]')" = $P ] ||
