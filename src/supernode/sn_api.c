@@ -338,6 +338,7 @@ static void h_register(struct df_http_call *call, void *arg)
         .is_insecure = r.is_insecure,
         .ca_pem = r.root_cas_pem,
         .ca_pem_len = r.root_cas_len,
+        .policy = s->cfg->origin_policy,
     };
     struct sn_admit *a = df_xcalloc(1, sizeof(*a));
     int status = 0;

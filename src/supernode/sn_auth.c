@@ -155,7 +155,7 @@ struct sn_auth_check {
     int is_insecure;
     char *ca_pem;
     size_t ca_pem_len;
-    const void *policy;
+    const struct df_netpolicy *policy;
     int is_get;                  /* second attempt: GET with a 1-byte range */
     long status;                 /* final status seen in on_headers */
     sn_auth_cb cb;
@@ -255,6 +255,7 @@ static int start_request(struct sn_auth_check *h)
         .is_insecure = h->is_insecure,
         .ca_pem = h->ca_pem,
         .ca_pem_len = h->ca_pem_len,
+        .policy = h->policy,
     };
     if (h->is_get) {
         h->headers[h->nheaders] = df_xstrdup("Range: bytes=0-0");

@@ -45,6 +45,7 @@ int sn_auth_is_allowed(int status);
 /* ---- check ---------------------------------------------------------------------------------- */
 
 struct df_http_client;
+struct df_netpolicy;
 struct sn_auth;
 struct sn_auth_check;
 
@@ -60,7 +61,8 @@ struct sn_auth_req {
     int is_insecure;
     const char *ca_pem;          /* the client's rootCAs bundle or NULL */
     size_t ca_pem_len;
-    const void *policy;          /* origin policy passed to df_http_opts (NULL = none) */
+    const struct df_netpolicy *policy; /* origin policy (sn_config.origin_policy); borrowed,
+                                          must outlive the check; NULL = none */
 };
 
 struct sn_auth *sn_auth_new(struct df_http_client *http, int64_t allow_ttl_ms);
