@@ -51,6 +51,8 @@ char *dfget_msg_reg_body(const struct dfget_reg_req *r)
     }
     json_object_set_new(o, "dfdaemon", json_boolean(r->is_dfdaemon));
     json_object_set_new(o, "insecure", json_boolean(r->is_insecure));
+    /* extension: we send piece tokens (Dragonfly 1.x supernodes ignore the key) */
+    json_object_set_new(o, "pieceAuth", json_true());
     if (r->nroot_cas) {
         json_t *a = json_array();
         for (size_t i = 0; i < r->nroot_cas; i++)

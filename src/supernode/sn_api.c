@@ -324,6 +324,25 @@ static void h_register(struct df_http_call *call, void *arg)
                             sn_req_range_header(&r));
         s->metrics.tasks_registered++;
     }
+    /* A client that cannot send piece tokens (Dragonfly 1.x) could never fetch a piece of a
+     * task that needs them: refuse it now with the reason rather than after every piece. */
+    int is_trigger = (t->cdn_status == SN_CDN_WAITING || t->cdn_status == SN_CDN_FAILED) && !t->cdn;
+    int will_need_token = s->cfg->is_peer_auth_required ||
+                          (is_trigger ? sn_auth_has_credentials(r.raw_url, r.headers, r.nheaders)
+                                      : t->is_private);
+    if (will_need_token && !r.is_token_capable) {
+        snprintf(err, sizeof(err), "%s: pieces of this task need a piece token and this client "
+                 "does not send them (pieceAuth); use a damselfly dfget/dfdaemon or download "
+                 "from the origin", s->cfg->is_peer_auth_required ? "--peer-auth required"
+                                                                  : "private task");
+        if (sn_map_size(t->clients) == 0 && !t->cdn && t->cdn_status == SN_CDN_WAITING)
+            sn_registry_remove(&s->reg, t); /* created for this registration only */
+        DF_LOGW("api", "registration of %s refused: %s", r.raw_url, err);
+        s->metrics.dfgettasks_failed++;
+        df_http_reply_error(call->req, 403, err);
+        sn_req_reg_cleanup(&r);
+        return;
+    }
     char src_ip[64];
     request_peer_ip(call->req, src_ip);
     if (!needs_admission(t)) {

@@ -344,8 +344,9 @@ static int decode_json(const char *body, size_t len, struct sn_reg_req *r, char 
     }
     r->port = (int)port;
     if (df_json_bool_ci(o, "dfdaemon", &r->is_dfdaemon) == -EINVAL ||
-        df_json_bool_ci(o, "insecure", &r->is_insecure) == -EINVAL) {
-        snprintf(err, DF_ERR_LEN, "dfdaemon/insecure must be booleans");
+        df_json_bool_ci(o, "insecure", &r->is_insecure) == -EINVAL ||
+        df_json_bool_ci(o, "pieceAuth", &r->is_token_capable) == -EINVAL) {
+        snprintf(err, DF_ERR_LEN, "dfdaemon/insecure/pieceAuth must be booleans");
         rc = -EINVAL;
         goto out;
     }
@@ -461,6 +462,8 @@ static int decode_form(const char *body, size_t len, struct sn_reg_req *r, char 
                     goto out;
             } else if (!known && strcasecmp(p, "dfdaemon") == 0) {
                 r->is_dfdaemon = strcasecmp(val, "true") == 0 || strcmp(val, "1") == 0;
+            } else if (!known && strcasecmp(p, "pieceAuth") == 0) {
+                r->is_token_capable = strcasecmp(val, "true") == 0 || strcmp(val, "1") == 0;
             } else if (!known && strcasecmp(p, "insecure") == 0) {
                 r->is_insecure = strcasecmp(val, "true") == 0 || strcmp(val, "1") == 0;
             }

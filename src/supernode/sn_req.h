@@ -31,6 +31,7 @@ struct sn_reg_req {
     int port;             /* 0 or 1024..65535 */
     int is_dfdaemon;
     int is_insecure;
+    int is_token_capable; /* pieceAuth: true (extension): the client sends piece tokens */
     char **headers;       /* "Key: Value" lines, validated (no CR/LF, non-empty key) */
     size_t nheaders;
     char *root_cas_pem;   /* rootCAs decoded and concatenated into one PEM bundle (each
