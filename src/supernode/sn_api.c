@@ -188,6 +188,15 @@ static void request_peer_ip(struct evhttp_request *req, char out[64])
     }
 }
 
+/* A registration whose bytes the origin gives only to whoever proves something: it carries
+ * credentials (headers, URL userinfo), or its taskUrl drops query parameters (--filter: signed
+ * URLs such as S3's), so that joiners with another signature, or none, map to the same task. */
+static int is_private_registration(const struct sn_reg_req *r)
+{
+    return sn_auth_has_credentials(r->raw_url, r->headers, r->nheaders) ||
+           strcmp(r->raw_url, r->task_url) != 0;
+}
+
 /* The client is admitted to t: record it, start the CDN when needed, answer (now or when the
  * task is ready). Takes care of r (cleaned up). */
 static void register_admitted(struct sn_server *s, struct sn_task *t, struct sn_reg_req *r,
@@ -215,7 +224,7 @@ static void register_admitted(struct sn_server *s, struct sn_task *t, struct sn_
          * task is private: its bytes come from an origin that was given credentials. */
         sn_task_set_headers(t, r->headers, r->nheaders);
         sn_task_set_tls(t, r->is_insecure, r->root_cas_pem, r->root_cas_len, r->nroot_cas);
-        t->is_private = sn_auth_has_credentials(r->raw_url, r->headers, r->nheaders);
+        t->is_private = is_private_registration(r);
         int rc = sn_cdn_trigger(s->cdn, t);
         if (rc < 0) {
             snprintf(err, sizeof(err), "cannot start the CDN download: %s", df_strerror(rc));
@@ -328,8 +337,7 @@ static void h_register(struct df_http_call *call, void *arg)
      * task that needs them: refuse it now with the reason rather than after every piece. */
     int is_trigger = (t->cdn_status == SN_CDN_WAITING || t->cdn_status == SN_CDN_FAILED) && !t->cdn;
     int will_need_token = s->cfg->is_peer_auth_required ||
-                          (is_trigger ? sn_auth_has_credentials(r.raw_url, r.headers, r.nheaders)
-                                      : t->is_private);
+                          (is_trigger ? is_private_registration(&r) : t->is_private);
     if (will_need_token && !r.is_token_capable) {
         snprintf(err, sizeof(err), "%s: pieces of this task need a piece token and this client "
                  "does not send them (pieceAuth); use a damselfly dfget/dfdaemon or download "

@@ -1,6 +1,7 @@
 /* Admission to private tasks. A task is private when the registration that started its CDN
  * download carried credentials (Authorization / Proxy-Authorization / Cookie headers or URL
- * userinfo): its bytes came from an origin that wanted to know who asks. Another client joins
+ * userinfo), or a taskUrl with filtered query parameters (signed URLs): its bytes came from an
+ * origin that wanted to know who asks. Another client joins
  * such a task only after the origin accepted *that client's own* credentials for it: a HEAD
  * on the client's URL with the client's headers (a GET with "Range: bytes=0-0" where the
  * origin refuses HEAD with 405/501). The answer is cached per (task, URL, headers) digest for

@@ -78,7 +78,8 @@ struct sn_task {
     int needs_refetch;         /* the cache copy is bad: fetch it again when the job ends */
     uint32_t verified_piece;   /* last piece found intact, and when (de-duplicates reports) */
     int64_t verified_ms;
-    int is_private;            /* the registration that started the CDN carried credentials:
+    int is_private;            /* the registration that started the CDN carried credentials
+                                  or a filtered (signed) URL:
                                   joiners are checked with the origin (sn_auth) and pieces need
                                   a token (df_token) */
 };
