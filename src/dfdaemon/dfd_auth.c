@@ -179,7 +179,12 @@ static void on_head_done(struct df_http_req *req, int err, long status, void *ar
     struct dfd_auth *a = h->a;
     int st = (int)status;
     const char *www = df_http_req_header(req, "WWW-Authenticate");
-    if (err < 0 || status <= 0) {
+    if (err < 0 && df_http_req_is_denied(req)) {
+        DF_LOGW("auth", "authorization HEAD refused: %s", df_http_req_errtext(req));
+        st = 403; /* the address is not allowed (not cached: a property of this request) */
+        www = NULL;
+        a->stats.denied++;
+    } else if (err < 0 || status <= 0) {
         DF_LOGW("auth", "authorization HEAD failed: %s", df_http_req_errtext(req));
         st = 502;
         a->stats.errors++;
@@ -196,8 +201,9 @@ static void on_head_done(struct df_http_req *req, int err, long status, void *ar
 }
 
 int dfd_auth_check(struct dfd_auth *a, const char *blob_url, const char *authz,
-                   const char *upstream, const char *repo, const char *digest, dfd_auth_cb cb,
-                   void *arg, struct dfd_auth_check **handle, int *status, const char **www_auth)
+                   const char *upstream, const char *repo, const char *digest,
+                   const struct df_netpolicy *policy, dfd_auth_cb cb, void *arg,
+                   struct dfd_auth_check **handle, int *status, const char **www_auth)
 {
     char key[DF_DIGEST_HEX_MAX];
     dfd_auth_key(authz, upstream, repo, digest, key);
@@ -221,6 +227,7 @@ int dfd_auth_check(struct dfd_auth *a, const char *blob_url, const char *authz,
         .method = "HEAD",
         .headers = hdr ? hdrs : NULL,
         .timeout_ms = 15000,
+        .policy = policy,
     };
     if (a->default_upstream && upstream && !strcasecmp(upstream, a->default_upstream)) {
         o.is_insecure = a->is_insecure;

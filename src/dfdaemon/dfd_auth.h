@@ -68,9 +68,13 @@ void dfd_auth_free(struct dfd_auth *a); /* cancels pending checks (their callbac
  * Returns 1 when answered from the cache (*status, *www_auth filled, borrowed until the next
  * call; cb never runs), 0 when a HEAD was started (cb runs exactly once later unless
  * dfd_auth_check_cancel is called first; *handle set), or a negative code (no callback). */
+struct df_netpolicy;
+/* policy (borrowed, may be NULL): checked for every connection of the HEAD (df_http_opts);
+ * a refusal answers 403 (not cached). */
 int dfd_auth_check(struct dfd_auth *a, const char *blob_url, const char *authz,
-                   const char *upstream, const char *repo, const char *digest, dfd_auth_cb cb,
-                   void *arg, struct dfd_auth_check **handle, int *status, const char **www_auth)
+                   const char *upstream, const char *repo, const char *digest,
+                   const struct df_netpolicy *policy, dfd_auth_cb cb, void *arg,
+                   struct dfd_auth_check **handle, int *status, const char **www_auth)
     __attribute__((warn_unused_result));
 void dfd_auth_check_cancel(struct dfd_auth_check *h); /* NULL ok; not from inside cb */
 const struct dfd_auth_stats *dfd_auth_get_stats(const struct dfd_auth *a);

@@ -37,6 +37,7 @@ struct fetch {
     char **headers;
     int is_insecure;
     const char *ca_file;            /* borrowed (config-owned) */
+    const struct df_netpolicy *policy; /* borrowed */
     uint64_t bytes_sn, bytes_peers; /* where the bytes came from (swarm) */
     int64_t size;                   /* -1 until the upstream headers */
     uint64_t received;              /* bytes handed to the writer */
@@ -489,7 +490,8 @@ static void on_fetch_done(struct df_http_req *up, int err, long status, void *ar
         char why[200];
         snprintf(why, sizeof(why), "upstream: HTTP %ld, %s %s", status, df_strerror(err),
                  df_http_req_errtext(up));
-        fetch_fail(f, err < 0 ? err : DF_EHTTP, status, why);
+        fetch_fail(f, err < 0 ? (df_http_req_is_denied(up) ? -EACCES : err) : DF_EHTTP, status,
+                   why);
         return;
     }
     if (f->received != (uint64_t)f->size) {
@@ -510,6 +512,7 @@ static int start_direct(struct fetch *f, int *err)
         .is_follow_redirects = 1, /* blob storage; Authorization is not sent off-host */
         .is_insecure = f->is_insecure,
         .ca_file = f->ca_file,
+        .policy = f->policy,
     };
     f->up = df_http_req_start(f->bs->http, &ho, on_fetch_headers, on_fetch_data, on_fetch_done,
                               f, err);
@@ -745,6 +748,7 @@ struct dfd_blob_reader *dfd_blob_open(struct dfd_blobs *bs, const struct dfd_blo
             f->headers[i] = df_xstrdup(o->headers[i]);
         f->is_insecure = o->is_insecure;
         f->ca_file = o->ca_file;
+        f->policy = o->policy;
         if (bs->swarm)
             f->sj = dfd_swarm_start(bs->swarm, f->fd, f->part_path, o->url, o->headers,
                                     o->is_insecure, o->ca_file != NULL, on_swarm_progress,

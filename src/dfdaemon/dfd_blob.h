@@ -35,6 +35,7 @@
 
 struct event_base;
 struct df_http_client;
+struct df_netpolicy;
 struct dfd_blobs;
 struct dfd_blob_reader;
 
@@ -70,6 +71,9 @@ struct dfd_blob_fetch_opts {
     const char *upstream;            /* "scheme://host[:port]" the client's access was checked
                                       * with (and that a new fetch goes to) */
     const char *repo;                /* repository of the request (recorded with a fetch) */
+    const struct df_netpolicy *policy; /* for the upstream fetch (borrowed, outlives the store;
+                                      * NULL = none); a refusal fails the readers with
+                                      * -EACCES */
 };
 
 /* Opens a reader for the blob: from the cache when complete (READY is delivered from the loop,

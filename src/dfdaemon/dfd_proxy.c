@@ -21,6 +21,7 @@
 #include "df_digest.h"
 #include "df_http_client.h"
 #include "df_log.h"
+#include "df_netpolicy.h"
 #include "df_util.h"
 #include "dfd_auth.h"
 #include "dfd_blob.h"
@@ -47,8 +48,14 @@ struct dfd_proxy {
     struct dfd_blobs *blobs;
     struct dfd_swarm *swarm;          /* --node given: blobs through the supernode */
     struct dfd_metrics m;
+    struct df_netpolicy *policy;      /* connections to targets allowed by a pattern */
     struct job *jobs;                 /* every request in flight */
 };
+
+/* The policy for the job's outgoing connections: targets allowed by a pattern (regex,
+ * wildcard) never reach a special address, checked on every connection curl opens (after its
+ * own DNS lookup, also on redirects). Targets the configuration names go unchecked. */
+static const struct df_netpolicy *job_policy(const struct job *j);
 
 struct addr_check;
 
@@ -364,6 +371,12 @@ static void on_up_done(struct df_http_req *up, int err, long status, void *arg)
         DF_LOGW("proxy", "upstream %s %s failed: %s (%s)", j->method, j->rt.url,
                 df_strerror(err), df_http_req_errtext(up));
         char msg[200];
+        if (df_http_req_is_denied(up)) {
+            j->p->m.target_denied++;
+            snprintf(msg, sizeof(msg), "refused: %s", df_http_req_errtext(up));
+            job_reply_error(j, 403, "DENIED", msg);
+            return;
+        }
         snprintf(msg, sizeof(msg), "upstream unreachable: %s", df_http_req_errtext(up));
         job_reply_error(j, err == DF_ETIMEDOUT ? 504 : 502, "UNAVAILABLE", msg);
         return;
@@ -429,6 +442,7 @@ static void start_upstream(struct job *j)
         .is_follow_redirects = is_blob_route(j), /* Authorization stays on-host */
         .is_insecure = j->rt.is_default_upstream && p->cfg->is_insecure,
         .ca_file = j->rt.is_default_upstream ? p->cfg->ca_file : NULL,
+        .policy = job_policy(j),
     };
     int err = 0;
     j->up = df_http_req_start(p->client, &o, on_up_headers, on_up_data, on_up_done, j, &err);
@@ -528,6 +542,10 @@ static void on_blob(struct dfd_blob_reader *r, enum dfd_blob_event ev, int err, 
             job_abort(j);
         } else if (status == 401 || status == 403 || status == 404) {
             deny(j, (int)status, NULL);
+        } else if (err == -EACCES) {
+            j->p->m.target_denied++;
+            job_reply_error(j, 403, "DENIED", "the upstream address is not allowed (a "
+                            "loopback, link-local or unspecified address that no rule names)");
         } else if (err == DF_EDIGEST) {
             job_reply_error(j, 502, "DIGEST_INVALID",
                             "the bytes served for this blob do not match its digest");
@@ -566,6 +584,7 @@ static void start_blob_body(struct job *j)
             .ca_file = j->rt.is_default_upstream ? j->p->cfg->ca_file : NULL,
             .upstream = j->rt.upstream,
             .repo = j->rt.repo,
+            .policy = job_policy(j),
         };
         int err = 0;
         j->blob = dfd_blob_open(j->p->blobs, &o, on_blob, j, &err);
@@ -598,7 +617,7 @@ static void start_blob(struct job *j)
     const char *www = NULL;
     char *head_url = df_xasprintf("%s/v2/%s/blobs/%s", j->rt.upstream, j->rt.repo, j->rt.digest);
     int rc = dfd_auth_check(j->p->auth, head_url, j->authz, j->rt.upstream, j->rt.repo,
-                            j->rt.digest, on_auth, j, &j->auth, &status, &www);
+                            j->rt.digest, job_policy(j), on_auth, j, &j->auth, &status, &www);
     free(head_url);
     if (rc < 0) {
         job_reply_error(j, 502, "UNAVAILABLE", "cannot start the authorization check");
@@ -608,6 +627,14 @@ static void start_blob(struct job *j)
         else
             deny(j, status, www);
     }
+}
+
+static const struct df_netpolicy *job_policy(const struct job *j)
+{
+    /* a special address that got this far is one a rule names (dfd_rules) */
+    if (j->rt.trust == DFD_TRUST_EXACT || dfd_rules_host_kind(j->rt.host) == DFD_HOST_SPECIAL)
+        return NULL;
+    return j->p->policy;
 }
 
 /* ---- where the request goes: names allowed by a pattern must not resolve to special
@@ -850,6 +877,14 @@ struct dfd_proxy *dfd_proxy_new(struct event_base *base, const struct dfd_config
     p->rules = dfd_rules_new(cfg, err);
     if (!p->rules)
         goto fail;
+    /* loopback, and IPv4-compatible / NAT64 forms of 0/8, 127/8 and 169.254/16 (the policy
+     * itself always denies 0/8, ::, 169.254/16 and fe80::/10; IPv4-mapped counts as IPv4) */
+    p->policy = df_netpolicy_new();
+    if (df_netpolicy_add(p->policy, 0,
+                         "127.0.0.0/8, ::/104, ::7f00:0/104, ::a9fe:0/112, 64:ff9b::/104, "
+                         "64:ff9b::7f00:0/104, 64:ff9b::a9fe:0/112", err) < 0)
+        goto fail;
+    df_netpolicy_add_own_port(p->policy, cfg->port);
     p->client = df_http_client_new(base);
     if (!p->client) {
         snprintf(err, DF_ERR_LEN, "cannot create the HTTP client");
@@ -924,6 +959,7 @@ void dfd_proxy_free(struct dfd_proxy *p)
     dfd_auth_free(p->auth);
     df_http_client_free(p->client);
     dfd_rules_free(p->rules);
+    df_netpolicy_free(p->policy);
     free(p);
 }
 
