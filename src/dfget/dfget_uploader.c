@@ -450,6 +450,11 @@ static void on_request(struct evhttp_request *req, void *arg)
     if (strncmp(path, "/peer/file/", 11) == 0) {
         u->last_alive_ms = df_now_ms();
         on_file(req, u);
+    } else if ((strncmp(path, "/check/", 7) == 0 || strcmp(path, "/client/finish") == 0) &&
+               !is_local_request(req)) {
+        /* control endpoints of this host's dfget: a remote caller must not register names,
+         * expire files or make us notify a "supernode" of its choice */
+        reply_text(req, 403, "Forbidden", "for this host's dfget only");
     } else if (strncmp(path, "/check/", 7) == 0) {
         u->last_alive_ms = df_now_ms();
         on_check(req, u);
