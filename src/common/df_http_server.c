@@ -2,6 +2,7 @@
  * optional "/v<version>" prefix, body cap (evhttp answers 413 itself), query decoding and the
  * reply helpers. It does no protocol logic: handlers decide everything. */
 #include "df_http_server.h"
+#include "df_redact.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -168,7 +169,10 @@ void df_http_reply_result(struct evhttp_request *req, int code, const char *msg,
 
 void df_http_reply_error(struct evhttp_request *req, int status, const char *message)
 {
-    json_t *o = json_pack("{s:i,s:s}", "code", status, "message", message ? message : "");
+    /* error messages may quote URLs or headers: never a credential (df_redact) */
+    char red[2048];
+    df_redact_text(message ? message : "", red, sizeof(red));
+    json_t *o = json_pack("{s:i,s:s}", "code", status, "message", red);
     char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
     json_decref(o);
     df_http_reply_json(req, status, s ? s : "{}");

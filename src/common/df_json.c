@@ -1,5 +1,6 @@
 /* Case-insensitive jansson getters and the ResultInfo envelope. */
 #include "df_json.h"
+#include "df_redact.h"
 
 #include <errno.h>
 #include <math.h>
@@ -82,8 +83,13 @@ char *df_json_result(int code, const char *msg, json_t *data)
 {
     json_t *o = json_object();
     json_object_set_new(o, "code", json_integer(code));
-    if (msg && *msg)
-        json_object_set_new(o, "msg", json_string(msg));
+    if (msg && *msg) { /* messages may quote URLs or headers: never a credential (df_redact) */
+        size_t n = strlen(msg) + 64;
+        char *red = df_xmalloc(n);
+        df_redact_text(msg, red, n);
+        json_object_set_new(o, "msg", json_string(red));
+        free(red);
+    }
     if (data)
         json_object_set_new(o, "data", data);
     char *s = json_dumps(o, JSON_COMPACT);
