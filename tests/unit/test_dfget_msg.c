@@ -69,6 +69,27 @@ static void test_reg_reply(void **state)
     assert_int_equal(r.file_length, 209715200);
     assert_int_equal(r.piece_size, 4194304);
     assert_string_equal(r.cdn_source, "supernode");
+    assert_false(r.is_piece_auth); /* a public task / a Dragonfly supernode: no token */
+    assert_string_equal(r.piece_key, "");
+    assert_string_equal(r.piece_token, "");
+
+    /* Private task: the peer-authentication extension. */
+    const char *priv = "{\"code\":200,\"data\":{\"taskId\":\"" TID "\",\"fileLength\":1,"
+                       "\"pieceSize\":4194304,\"pieceAuth\":true,"
+                       "\"pieceKey\":\"r4vBiLKN-M0aybVvYSapM8MQkTZYcgoIkgnUs7WTir0\","
+                       "\"pieceToken\":\"ZGZ0MQ.c2ln\"}}";
+    assert_int_equal(dfget_msg_parse_reg(S(priv), &r, err), 0);
+    assert_true(r.is_piece_auth);
+    assert_string_equal(r.piece_key, "r4vBiLKN-M0aybVvYSapM8MQkTZYcgoIkgnUs7WTir0");
+    assert_string_equal(r.piece_token, "ZGZ0MQ.c2ln");
+    /* a key that does not decode and a token that would break a header are dropped */
+    const char *junk = "{\"code\":200,\"data\":{\"taskId\":\"" TID "\",\"fileLength\":1,"
+                       "\"pieceSize\":4194304,\"pieceAuth\":true,\"pieceKey\":\"short\","
+                       "\"pieceToken\":\"a\\r\\nX-Evil: 1\"}}";
+    assert_int_equal(dfget_msg_parse_reg(S(junk), &r, err), 0);
+    assert_true(r.is_piece_auth);
+    assert_string_equal(r.piece_key, "");
+    assert_string_equal(r.piece_token, "");
 
     /* Go-style key case, unknown length, no cdnSource (Go 0.4). */
     const char *go = "{\"Code\":200,\"Data\":{\"TaskID\":\"" TID "\",\"FileLength\":-1,\"PieceSize\":4194304}}";

@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -120,6 +121,21 @@ static void test_link_decision(void **state)
     assert_int_equal(dfget_upctl_link_decision(ENOSPC), DFGET_SHARE_NONE);
 }
 
+static void test_auth_mode(void **state)
+{
+    (void)state;
+    /* the supernode says tokens: only with its key */
+    assert_string_equal(dfget_upctl_auth_mode(1, "key", 0), "token");
+    assert_string_equal(dfget_upctl_auth_mode(1, "key", 1), "token");
+    assert_null(dfget_upctl_auth_mode(1, "", 1));
+    /* no tokens: public unless our own request carried credentials (an old supernode) */
+    assert_string_equal(dfget_upctl_auth_mode(0, "", 0), "public");
+    assert_null(dfget_upctl_auth_mode(0, "", 1));
+    char *u = dfget_upctl_auth_url("127.0.0.1", 4000, "a b-1", "abc", "token", "K");
+    assert_string_equal(u, "http://127.0.0.1:4000/auth/a%20b-1?taskId=abc&mode=token&key=K");
+    free(u);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -128,6 +144,7 @@ int main(void)
         cmocka_unit_test(test_port_line),
         cmocka_unit_test(test_task_file_name),
         cmocka_unit_test(test_link_decision),
+        cmocka_unit_test(test_auth_mode),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
