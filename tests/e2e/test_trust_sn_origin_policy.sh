@@ -8,7 +8,8 @@
 #     one (127.0.0.1, which would serve the file) is refused, and the denied origin never sees
 #     a request; dfget reports the reason;
 #  4. a URL with userinfo (http://user:password@...) downloads fine and leaves no password in
-#     the supernode's home (cache metas, logs) nor on its console.
+#     the supernode's home (cache metas, logs) nor on its console; after a restart the redacted
+#     .meta still identifies the cache (revalidated with one 304).
 # Everything on loopback; the link-local case never connects (the policy refuses first).
 source "$(dirname "$0")/lib.sh"
 need_bins supernode dfget
@@ -26,7 +27,7 @@ BODY="$T/run/body"
 register() {
   local n=$1 u=$2
   CODE=$(curl -sg --max-time 20 -o "$BODY" -w '%{http_code}' -H 'Content-Type: application/json' \
-    --data-binary '{"superNodeIp":"127.0.0.1","rawUrl":"'"$u"'","taskUrl":"'"$u"'","cid":"127.0.0.1-'"$n"'-1.000","ip":"127.0.0.1","hostName":"h'"$n"'","port":0,"path":"/peer/file/x-'"$n"'-1.000","version":"1.0.6"}' \
+    --data-binary '{"superNodeIp":"127.0.0.1","rawUrl":"'"$u"'","taskUrl":"'"$u"'","cid":"127.0.0.1-'"$n"'-1.000","ip":"127.0.0.1","hostName":"h'"$n"'","port":0,"path":"/peer/file/x-'"$n"'-1.000","version":"1.0.6","pieceAuth":true}' \
     "$SN_BASE/peer/registry") || CODE=000
 }
 # expect_refused WHAT NEEDLE: registration failed (HTTP 500) with NEEDLE in the reason, and no
@@ -104,6 +105,22 @@ ok "failure reason without the password: $(jfield 'j["message"]')"
 leak=$(grep -rlF -- "$PASSWORD" "$SN_HOME" "$SN_OUT" 2>/dev/null || true)
 [ -z "$leak" ] || fail "the password is in: $(echo "$leak" | sed "s|$T/||" | tr '\n' ' ')"
 ok "no file under the supernode's home (cache, metas, log) nor its console holds the password"
+
+check "warm restart: the redacted .meta still identifies the cache (one 304, no body again)"
+port=$SN_PORT dport=$SN_DPORT home=$SN_HOME
+stop_supernode
+ORIGIN_BASE=$ORIGIN1_BASE origin_reset_stats
+start_supernode --home "$home" --port "$port" --download-port "$dport"
+mkdir -p "$T/out/cred2"
+run_dfget cred2 -u "http://someone:$PASSWORD@127.0.0.1:$ORIGIN1_PORT/p2.bin" \
+  -o "$T/out/cred2/p2.bin" -n "$SN_NODE" --notbs
+expect_rc cred2 0
+assert_same_file "$T/out/cred2/p2.bin" "$T/www/p2.bin"
+[ "$(origin_status /p2.bin 304)" = 1 ] && [ "$(origin_status /p2.bin 200)" = 0 ] ||
+  fail "after the restart the origin answered 304=$(origin_status /p2.bin 304) 200=$(origin_status /p2.bin 200) (wanted one 304)"
+leak=$(grep -rlF -- "$PASSWORD" "$SN_HOME" "$SN_OUT" 2>/dev/null || true)
+[ -z "$leak" ] || fail "the password is in: $(echo "$leak" | sed "s|$T/||" | tr '\n' ' ')"
+ok "origin: one 304 and no 200; still no password on disk"
 stop_supernode
 
 check "--origin-deny 127.0.0.1/32: an allowed origin (127.0.0.2) redirecting there is refused"
