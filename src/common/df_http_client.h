@@ -72,7 +72,10 @@ struct df_http_opts {
                                     * already in curl's cache (opened by an earlier request of
                                     * this client to the same host and port) is reused unchecked;
                                     * clients mixing requests with and without a policy to the
-                                    * same hosts should set is_fresh_connect. */
+                                    * same hosts should set is_fresh_connect. Through a proxy
+                                    * (curl honours http_proxy/https_proxy from the environment)
+                                    * the address checked is the proxy's; host patterns still
+                                    * apply to the URL. */
 };
 
 /* Returns NULL on OOM of the curl multi handle only. */
