@@ -281,6 +281,11 @@ int df_read_file(const char *path, size_t max, char **out, size_t *len)
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return -errno;
+    return df_read_fd(fd, max, out, len);
+}
+
+int df_read_fd(int fd, size_t max, char **out, size_t *len)
+{
     int rc = 0;
     char *buf = NULL;
     struct stat st;

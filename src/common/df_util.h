@@ -67,6 +67,8 @@ int df_fs_free_bytes(const char *path, uint64_t *out) __attribute__((warn_unused
  * -errno / DF_ETOOBIG. */
 int df_read_file(const char *path, size_t max, char **out, size_t *len)
     __attribute__((warn_unused_result));
+/* The same from an open descriptor, which it takes (closed on return, also on error). */
+int df_read_fd(int fd, size_t max, char **out, size_t *len) __attribute__((warn_unused_result));
 
 /* "12.3 MiB" style formatting into buf (always NUL-terminated). */
 const char *df_fmt_bytes(uint64_t n, char *buf, size_t len);

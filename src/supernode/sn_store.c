@@ -296,37 +296,7 @@ int sn_store_read_file(const char *path, size_t max, char **out, size_t *len)
     int fd = open_regular_ro(path);
     if (fd < 0)
         return fd;
-    int rc = 0;
-    char *buf = NULL;
-    struct stat st;
-    if (fstat(fd, &st) < 0) {
-        rc = -errno;
-        goto out;
-    }
-    if ((uint64_t)st.st_size > max) {
-        rc = DF_ETOOBIG;
-        goto out;
-    }
-    buf = df_xmalloc((size_t)st.st_size + 1);
-    size_t got = 0;
-    while (got < (size_t)st.st_size) {
-        ssize_t r = read(fd, buf + got, (size_t)st.st_size - got);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0) {
-            rc = r < 0 ? -errno : -EIO;
-            goto out;
-        }
-        got += (size_t)r;
-    }
-    buf[got] = '\0';
-    *out = buf;
-    *len = got;
-    buf = NULL;
-out:
-    free(buf);
-    close(fd);
-    return rc;
+    return df_read_fd(fd, max, out, len);
 }
 
 int sn_store_open_data(const char *path)
