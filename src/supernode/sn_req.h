@@ -10,6 +10,10 @@
 #include "df_err.h"
 #include "df_http_server.h"
 
+#define SN_REQ_MAX_URL_LEN 8192               /* rawUrl, taskUrl */
+#define SN_REQ_MAX_PATH_LEN 1024              /* path */
+#define SN_REQ_MAX_HOST_LEN 256               /* ip, hostName, superNodeIp */
+#define SN_REQ_MAX_ID_LEN 512                 /* cid, identifier, md5, version, callSystem */
 #define SN_REQ_MAX_HEADERS 64
 #define SN_REQ_MAX_HEADER_LEN 8192
 #define SN_REQ_MAX_ROOT_CAS 16                /* rootCAs entries per registration */

@@ -384,6 +384,58 @@ static void test_strip_version(void **state)
     assert_int_equal(sn_req_is_http_url("file:///etc/passwd"), 0);
 }
 
+/* Every string field has a length limit (a 900 KB identifier used to be kept per task). */
+static void test_field_limits(void **state)
+{
+    (void)state;
+    static const struct { const char *key; size_t max; } f[] = {
+        {"identifier", SN_REQ_MAX_ID_LEN}, {"cid", SN_REQ_MAX_ID_LEN},
+        {"md5", SN_REQ_MAX_ID_LEN},        {"version", SN_REQ_MAX_ID_LEN},
+        {"callSystem", SN_REQ_MAX_ID_LEN}, {"hostName", SN_REQ_MAX_HOST_LEN},
+        {"ip", SN_REQ_MAX_HOST_LEN},       {"superNodeIp", SN_REQ_MAX_HOST_LEN},
+        {"path", SN_REQ_MAX_PATH_LEN},
+    };
+    for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++) {
+        for (size_t extra = 0; extra < 2; extra++) {
+            size_t n = f[i].max + extra;
+            char *v = malloc(n + 1);
+            memset(v, 'a', n);
+            v[n] = '\0';
+            size_t blen = n + 512;
+            char *body = malloc(blen);
+            /* the field under test last: a duplicate key is rejected, so put it only once */
+            snprintf(body, blen, "{\"rawUrl\":\"http://o/f\",%s%s%s%s%s%s%s%s\"%s\":\"%s\"}",
+                     strcmp(f[i].key, "cid") ? "\"cid\":\"c\"," : "",
+                     strcmp(f[i].key, "ip") ? "\"ip\":\"127.0.0.1\"," : "",
+                     strcmp(f[i].key, "hostName") ? "\"hostName\":\"h\"," : "",
+                     strcmp(f[i].key, "path") ? "\"path\":\"/peer/file/x\"," : "", "", "", "",
+                     "", f[i].key, v);
+            struct sn_reg_req r;
+            char err[DF_ERR_LEN] = "";
+            int rc = decode(body, 0, &r, err);
+            if (extra == 0) {
+                if (rc != 0)
+                    fail_msg("%s of %zu bytes (the limit) refused: %s", f[i].key, n, err);
+                sn_req_reg_cleanup(&r);
+            } else {
+                assert_int_equal(rc, -EINVAL);
+                if (!strstr(err, f[i].key) || !strstr(err, "is too long"))
+                    fail_msg("%s of %zu bytes: error '%s'", f[i].key, n, err);
+            }
+            free(body);
+            free(v);
+        }
+    }
+    /* URLs */
+    size_t n = SN_REQ_MAX_URL_LEN + 1;
+    char *body = malloc(n + 256);
+    int k = snprintf(body, n + 256, "{\"cid\":\"c\",\"ip\":\"i\",\"hostName\":\"h\",\"path\":\"/p\",\"rawUrl\":\"http://o/");
+    memset(body + k, 'u', n - 9);
+    strcpy(body + k + n - 9, "\"}");
+    expect_reject(body, "rawUrl is too long");
+    free(body);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -396,6 +448,7 @@ int main(void)
         cmocka_unit_test(test_root_cas_form),
         cmocka_unit_test(test_query_and_pull),
         cmocka_unit_test(test_strip_version),
+        cmocka_unit_test(test_field_limits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
