@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
 #include <time.h>
@@ -69,13 +70,16 @@ void df_log_write(enum df_log_level level, const char *mod, const char *fmt, ...
         n += (size_t)k;
     /* Every line goes through the redaction helper: a URL with userinfo or an Authorization
      * header that reaches a log message shows "***" instead (df_redact.h). */
-    char msg[2048];
+    /* The whole message is redacted before the line is cut to size: a cut inside a URL's
+     * userinfo would hide the '@' that marks it. */
+    char *msg = NULL;
     va_list ap;
     va_start(ap, fmt);
-    k = vsnprintf(msg, sizeof(msg), fmt, ap);
+    k = vasprintf(&msg, fmt, ap);
     va_end(ap);
-    if (k > 0)
+    if (k > 0 && msg)
         n += df_redact_text(msg, line + n, sizeof(line) - n - 1);
+    free(msg);
     line[n++] = '\n';
     ssize_t w = write(g_fd, line, n);
     if (g_console && g_fd != 2)

@@ -10,7 +10,8 @@
 
 static const char *const secret_headers[] = {
     "Proxy-Authorization", "Authorization", "Set-Cookie", "Cookie", "X-Registry-Auth",
-    "X-Auth-Token",
+    "X-Auth-Token", "X-Amz-Security-Token", "Private-Token", "X-Api-Key", "Api-Key",
+    "X-Vault-Token", "X-Goog-Api-Key",
 };
 #define NSECRET (sizeof(secret_headers) / sizeof(secret_headers[0]))
 
@@ -38,20 +39,41 @@ int df_redact_is_secret_header_line(const char *line)
     return 0;
 }
 
-/* Characters that end a userinfo candidate: a '@' must come before any of them. */
-static int ends_userinfo(char c)
+/* Characters that end the authority of a URL in free text. A userinfo may hold any other
+ * character, '@' and quotes included (RFC 3986 sub-delims; curl sends them as Basic auth). */
+static int ends_authority(char c)
 {
-    return c == '\0' || c == '/' || c == '?' || c == '#' || c == '@' || c == '"' || c == '\'' ||
-           c == '<' || c == '>' || c == '\\' || isspace((unsigned char)c);
+    return c == '\0' || c == '/' || c == '?' || c == '#' || c == '"' || c == '<' || c == '>' ||
+           isspace((unsigned char)c);
 }
 
-/* Length of the userinfo (without '@') that starts at p, or 0 when p does not start one. */
+/* Length of the userinfo (without its '@') of the authority that starts at p: everything up to
+ * the authority's last '@'; 0 when there is none. */
 static size_t userinfo_len(const char *p)
 {
-    size_t j = 0;
-    while (!ends_userinfo(p[j]))
-        j++;
-    return p[j] == '@' && j > 0 ? j : 0;
+    size_t j = 0, at = 0;
+    for (; !ends_authority(p[j]); j++)
+        if (p[j] == '@')
+            at = j;
+    return at;
+}
+
+/* Query parameters that carry a credential in signed or token URLs (S3, GCS, Azure SAS, ...). */
+static const char *const secret_params[] = {
+    "X-Amz-Signature", "X-Amz-Credential", "X-Amz-Security-Token", "X-Goog-Signature",
+    "X-Goog-Credential", "Signature", "sig", "token", "access_token", "api_key", "apikey",
+    "password", "passwd",
+};
+
+/* When a secret query parameter name followed by '=' starts at p, its length + 1; else 0. */
+static size_t secret_param_at(const char *p)
+{
+    for (size_t k = 0; k < sizeof(secret_params) / sizeof(secret_params[0]); k++) {
+        size_t n = strlen(secret_params[k]);
+        if (strncasecmp(p, secret_params[k], n) == 0 && p[n] == '=')
+            return n + 1;
+    }
+    return 0;
 }
 
 int df_redact_url_has_userinfo(const char *url)
@@ -74,7 +96,7 @@ char *df_redact_url(const char *url)
 {
     if (!url)
         return df_xstrdup("");
-    size_t n = strlen(url) + sizeof(DF_REDACTED) + 1;
+    size_t n = 2 * strlen(url) + 16; /* every masked value may grow to "***" */
     char *out = df_xmalloc(n);
     df_redact_text(url, out, n);
     return out;
@@ -151,6 +173,17 @@ size_t df_redact_text(const char *in, char *out, size_t outsz)
                 PUTS(DF_REDACTED "@");
                 i += u + 1;
             }
+            continue;
+        }
+        if ((in[i] == '?' || in[i] == '&') && secret_param_at(in + i + 1)) {
+            size_t n = secret_param_at(in + i + 1);
+            for (size_t k = i; k < i + 1 + n; k++)
+                PUT(in[k]);
+            PUTS(DF_REDACTED);
+            i += 1 + n;
+            while (in[i] && in[i] != '&' && in[i] != '#' && in[i] != '"' && in[i] != '<' &&
+                   in[i] != '>' && !isspace((unsigned char)in[i]))
+                i++;
             continue;
         }
         int quoted = 0;

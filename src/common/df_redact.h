@@ -13,7 +13,8 @@
 #define DF_REDACTED "***"
 
 /* 1 when a header of this name carries a credential (case-insensitive): Authorization,
- * Proxy-Authorization, Cookie, Set-Cookie, X-Registry-Auth, X-Auth-Token. */
+ * Proxy-Authorization, Cookie, Set-Cookie, X-Registry-Auth, X-Auth-Token, X-Amz-Security-Token,
+ * Private-Token, X-Api-Key, Api-Key, X-Vault-Token, X-Goog-Api-Key. */
 int df_redact_is_secret_header(const char *name);
 
 /* 1 when the "Key: Value" line (or bare header name with a ':' somewhere) carries a credential,
@@ -38,8 +39,11 @@ char *df_redact_header_line(const char *line);
 
 /* Copies in to out (at most outsz-1 bytes, always NUL-terminated when outsz > 0) with every
  * secret in free text replaced by "***":
- *  - URL userinfo: the userinfo of "<scheme>://<userinfo>@" becomes "***" (userinfo = the characters up to
- *    '@' that are not '/', '?', '#', whitespace or quotes);
+ *  - URL userinfo: the userinfo of "<scheme>://<userinfo>@" becomes "***" (the authority runs
+ *    to the first '/', '?', '#', whitespace, '"', '<' or '>'; the userinfo is what comes before
+ *    its last '@', so quotes and '@' inside a password are covered);
+ *  - the value of a credential query parameter (X-Amz-Signature, Signature, sig, token,
+ *    access_token, api_key, password, ...) after '?' or '&';
  *  - the value after a secret header name followed by ':' or '=' (optionally quoted, as in JSON
  *    "Authorization":"Basic …" or a form authorization=…), up to the closing quote, or else
  *    to the end of the line, '&' or ','.

@@ -191,9 +191,11 @@ void df_token_key_public_b64(const struct df_token_key *k, char out[DF_TOKEN_PUB
 {
     unsigned char pub[DF_TOKEN_PUB_LEN];
     size_t n = sizeof(pub);
+    char buf[4 * ((DF_TOKEN_PUB_LEN + 2) / 3) + 1]; /* EVP_EncodeBlock writes the padding too */
     out[0] = '\0';
-    if (EVP_PKEY_get_raw_public_key(k->pkey, pub, &n) == 1 && n == sizeof(pub))
-        b64url_encode(pub, n, out, DF_TOKEN_PUB_B64_LEN + 1 + 2);
+    if (EVP_PKEY_get_raw_public_key(k->pkey, pub, &n) == 1 && n == sizeof(pub) &&
+        b64url_encode(pub, n, buf, sizeof(buf)) == DF_TOKEN_PUB_B64_LEN)
+        memcpy(out, buf, DF_TOKEN_PUB_B64_LEN + 1);
 }
 
 int df_token_pub_decode(const char *b64, unsigned char pub[DF_TOKEN_PUB_LEN])

@@ -6,10 +6,13 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
+#include "df_log.h"
 #include "df_redact.h"
+#include "df_util.h"
 
 static void secret_header_names(void **state)
 {
@@ -47,6 +50,15 @@ static void urls(void **state)
     check_url("http://@host/", "http://@host/");         /* empty userinfo: nothing to hide */
     check_url("not a url", "not a url");
     check_url(NULL, "");
+    /* quotes, '@' and backslashes are legal in a password: the last '@' ends the userinfo */
+    check_url("http://alice:pa'ss@h/f", "http://***@h/f");
+    check_url("http://a:p@ss@h:1/f", "http://***@h:1/f");
+    check_url("http://a:p\\x<y@h/f", "http://a:p\\x<y@h/f"); /* '<' ends a URL in text */
+    /* signed URLs: the signature is the credential */
+    check_url("https://b.s3/o?X-Amz-Credential=AK&X-Amz-Signature=abc&x=1",
+              "https://b.s3/o?X-Amz-Credential=***&X-Amz-Signature=***&x=1");
+    check_url("http://h/f?sig=s&token=t#frag", "http://h/f?sig=***&token=***#frag");
+    check_url("http://h/f?signature_version=4", "http://h/f?signature_version=4");
     assert_true(df_redact_url_has_userinfo("http://a:b@h/"));
     assert_false(df_redact_url_has_userinfo("http://h/a@b"));
     assert_false(df_redact_url_has_userinfo(NULL));
@@ -86,12 +98,41 @@ static void free_text(void **state)
     check_text("authorization check failed", "authorization check failed");
     check_text("MyAuthorization: keep", "MyAuthorization: keep");
     check_text("", "");
+    check_text("X-Amz-Security-Token: abc", "X-Amz-Security-Token: ***");
+    check_text("url=http://u:p'w@h/x?a=1&sig=zz end", "url=http://***@h/x?a=1&sig=*** end");
     /* truncation keeps the output a valid C string and never leaks a partial secret */
     char small[16];
     size_t n = df_redact_text("http://user:secret@h/", small, sizeof(small));
     assert_int_equal(n, strlen(small));
     assert_null(strstr(small, "secret"));
     assert_int_equal(df_redact_text("x", small, 0), 0);
+}
+
+/* A log message longer than a log line, with the password right where the line is cut: the
+ * whole message is redacted before the cut. */
+static void log_lines(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/test_df_redact.XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char *path = df_path_join(dir, "log");
+    assert_int_equal(df_log_open_file(path), 0);
+    char pw[2200];
+    memset(pw, 'P', sizeof(pw) - 1);
+    pw[sizeof(pw) - 1] = '\0';
+    df_log_write(DF_LOG_INFO, "test", "fetching http://alice:%s@host/f now", pw);
+    df_log_write(DF_LOG_INFO, "test", "header Authorization: Basic c2VjcmV0");
+    df_log_close();
+    char *text = NULL;
+    size_t len = 0;
+    assert_int_equal(df_read_file(path, 1 << 20, &text, &len), 0);
+    assert_null(strstr(text, "PPPP"));
+    assert_null(strstr(text, "c2VjcmV0"));
+    assert_non_null(strstr(text, "http://***@host/f now"));
+    free(text);
+    unlink(path);
+    free(path);
+    rmdir(dir);
 }
 
 int main(void)
@@ -101,6 +142,7 @@ int main(void)
         cmocka_unit_test(urls),
         cmocka_unit_test(header_lines),
         cmocka_unit_test(free_text),
+        cmocka_unit_test(log_lines),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
