@@ -5,7 +5,8 @@ set -euo pipefail
 pkgs=(build-essential cmake pkg-config libevent-dev libcurl4-openssl-dev libssl-dev
       libjansson-dev libinih-dev libcmocka-dev nginx-light python3 curl iproute2
       e2fsprogs util-linux procps
-      libyaml-dev docker-registry skopeo apache2-utils podman)  # last line: dfdaemon + its e2e tests
+      libyaml-dev docker-registry skopeo apache2-utils podman   # dfdaemon + its e2e tests
+      clang-14 libfuzzer-14-dev)  # last line: make fuzz / fuzz-smoke (docs/fuzzing.md)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
