@@ -2,6 +2,7 @@
  * optional "/v<version>" prefix, body cap (evhttp answers 413 itself), query decoding and the
  * reply helpers. It does no protocol logic: handlers decide everything. */
 #include "df_http_server.h"
+#include "df_listen.h"
 #include "df_redact.h"
 
 #include <arpa/inet.h>
@@ -25,6 +26,7 @@
 #include "df_util.h"
 
 #define MAX_ROUTES 48
+#define HEADERS_MAX (64 * 1024)
 
 struct df_http_server;
 
@@ -41,6 +43,8 @@ struct route {
 
 struct df_http_server {
     struct evhttp *http;
+    struct df_listen_guard *guard; /* connection limit, request deadline, accept back-off */
+    char name[32];                 /* "port 8002", for the guard's logs */
     uint16_t port;
     struct route routes[MAX_ROUTES];
     size_t nroutes;
@@ -358,7 +362,8 @@ struct df_http_server *df_http_server_new(struct event_base *base, const char *b
         free(s);
         return NULL;
     }
-    if (!evhttp_accept_socket_with_handle(s->http, fd)) {
+    struct evhttp_bound_socket *bound = evhttp_accept_socket_with_handle(s->http, fd);
+    if (!bound) {
         snprintf(err, DF_ERR_LEN, "cannot accept on port %u", (unsigned)port);
         close(fd);
         evhttp_free(s->http);
@@ -371,14 +376,15 @@ struct df_http_server *df_http_server_new(struct event_base *base, const char *b
         s->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
                                                  : ((struct sockaddr_in *)&ss)->sin_port);
     evhttp_set_max_body_size(s->http, (ev_ssize_t)(max_body ? max_body : (1u << 20)));
-    evhttp_set_max_headers_size(s->http, 64 * 1024);
+    evhttp_set_max_headers_size(s->http, HEADERS_MAX);
     /* Read the rest of an oversized body before closing, so the client sees our 413 instead
      * of a connection reset. */
     evhttp_set_flags(s->http, EVHTTP_SERVER_LINGERING_CLOSE);
     evhttp_set_allowed_methods(s->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
                                             EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE);
     evhttp_set_timeout(s->http, 120);
-    evhttp_set_gencb(s->http, dispatch, s);
+    snprintf(s->name, sizeof(s->name), "port %u", (unsigned)s->port);
+    s->guard = df_listen_guard_new(base, s->http, bound, s->name, HEADERS_MAX, dispatch, s);
     return s;
 }
 
@@ -386,6 +392,7 @@ void df_http_server_free(struct df_http_server *s)
 {
     if (!s)
         return;
+    df_listen_guard_free(s->guard);
     evhttp_free(s->http);
     free(s);
 }

@@ -349,7 +349,8 @@ static int set_gc(struct dfd_config *c, int is_interval, const char *s, const ch
 enum {
     OPT_CONFIG = 256, OPT_PORT, OPT_REGISTRY, OPT_RATELIMIT, OPT_NODE, OPT_WORKHOME,
     OPT_LOCALREPO, OPT_VERBOSE, OPT_BIND, OPT_HOSTIP, OPT_IDLE, OPT_AUTHTTL, OPT_INSECURE,
-    OPT_HELP, OPT_VERSION, OPT_GC_INTERVAL, OPT_GC_EXPIRE, OPT_REGISTRY_ALLOW,
+    OPT_HELP, OPT_VERSION, OPT_GC_INTERVAL, OPT_GC_EXPIRE, OPT_REGISTRY_ALLOW, OPT_MAX_CONNS,
+    OPT_HEADER_TIMEOUT,
 };
 
 static const struct option long_opts[] = {
@@ -364,6 +365,8 @@ static const struct option long_opts[] = {
     {"bind", required_argument, NULL, OPT_BIND},
     {"hostIp", required_argument, NULL, OPT_HOSTIP},
     {"idle-timeout", required_argument, NULL, OPT_IDLE},
+    {"max-connections", required_argument, NULL, OPT_MAX_CONNS},
+    {"header-timeout", required_argument, NULL, OPT_HEADER_TIMEOUT},
     {"auth-ttl", required_argument, NULL, OPT_AUTHTTL},
     {"insecure", no_argument, NULL, OPT_INSECURE},
     {"gc-interval", required_argument, NULL, OPT_GC_INTERVAL},
@@ -392,6 +395,10 @@ void dfd_config_usage(FILE *f)
           "                       repeatable; beats registry_allow (default: none)\n"
           "  --insecure           skip TLS verification of the default registry\n"
           "  --idle-timeout DUR   idle client connection timeout (default 30s)\n"
+          "  --max-connections N  concurrent client connections; more evict unfinished requests\n"
+          "                       or are closed (default: from the open-file limit, raised to\n"
+          "                       its hard limit at start)\n"
+          "  --header-timeout DUR a client must send a whole request within this (default 10s)\n"
           "  --auth-ttl DUR       authorization cache TTL (default 60s)\n"
           "  --gc-interval DUR    blob store clean-up period (default 2m; 0 = never)\n"
           "  --gc-expire DUR      delete blobs not accessed for this long (default 1h)\n"
@@ -448,6 +455,23 @@ int dfd_config_parse_args(struct dfd_config *c, int argc, char **argv, char err[
             break;
         case OPT_HOSTIP:
             break;
+        case OPT_MAX_CONNS:
+            if (df_parse_int(optarg, &c->max_conns) < 0 || c->max_conns < 1) {
+                snprintf(err, DF_ERR_LEN, "--max-connections: invalid number '%s'", optarg);
+                rc = -EINVAL;
+            }
+            break;
+        case OPT_HEADER_TIMEOUT: {
+            int64_t ms;
+            if (df_parse_duration_ms(optarg, &ms) < 0 || ms <= 0 || ms > 3600000) {
+                snprintf(err, DF_ERR_LEN, "--header-timeout: invalid duration '%s' (e.g. 10s)",
+                         optarg);
+                rc = -EINVAL;
+            } else {
+                c->header_timeout_ms = ms;
+            }
+            break;
+        }
         case OPT_IDLE:
         case OPT_AUTHTTL: {
             int64_t ms;

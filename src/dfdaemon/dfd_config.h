@@ -56,6 +56,8 @@ struct dfd_config {
     int is_config_explicit;   /* --config given: a missing file is an error */
     int is_verbose;           /* debug logging, also to stderr */
     int64_t idle_timeout_ms;  /* client connection read/write idle timeout (30 s) */
+    int max_conns;            /* --max-connections; 0 = from the fd limit */
+    int64_t header_timeout_ms;/* --header-timeout; 0 = 10 s (df_listen) */
     int64_t auth_ttl_ms;      /* authorization-cache TTL for allowed answers (60 s) */
     int64_t gc_interval_ms;   /* blob-store GC period (2 min, Dragonfly §8.3); 0 = no GC */
     int64_t gc_expire_ms;     /* blobs not accessed for this long are deleted (1 h) */

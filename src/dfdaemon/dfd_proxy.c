@@ -20,6 +20,7 @@
 
 #include "df_digest.h"
 #include "df_http_client.h"
+#include "df_listen.h"
 #include "df_log.h"
 #include "df_netpolicy.h"
 #include "df_util.h"
@@ -39,6 +40,7 @@ struct dfd_proxy {
     struct event_base *base;
     const struct dfd_config *cfg;
     struct evhttp *http;
+    struct df_listen_guard *guard;    /* connection limit, request deadline, accept back-off */
     uint16_t port;
     struct df_http_client *client;
     struct dfd_rules *rules;
@@ -928,6 +930,7 @@ struct dfd_proxy *dfd_proxy_new(struct event_base *base, const struct dfd_config
                  strerror(errno));
         goto fail;
     }
+    p->guard = df_listen_guard_new(base, p->http, bs, "proxy", MAX_REQ_HEADERS_BYTES, on_request, p);
     p->port = cfg->port;
     return p;
 fail:
@@ -952,6 +955,7 @@ void dfd_proxy_free(struct dfd_proxy *p)
     dfd_tunnels_free(p->tunnels);
     dfd_blobs_free(p->blobs);
     dfd_swarm_free(p->swarm);
+    df_listen_guard_free(p->guard);
     if (p->http)
         evhttp_free(p->http);
     if (p->dns)

@@ -9,6 +9,7 @@
 #include <event2/event.h>
 #include <event2/thread.h>
 
+#include "df_listen.h"
 #include "df_log.h"
 #include "df_util.h"
 #include "dfd_config.h"
@@ -76,6 +77,10 @@ int main(int argc, char **argv)
     }
     if (cfg.ca_file)
         DF_LOGI("main", "registry %s verified with CA bundle %s", cfg.registry, cfg.ca_file);
+
+    df_listen_raise_nofile("main"); /* connection guard (df_listen) of the proxy port */
+    df_listen_set_limits(&(struct df_listen_limits){.max_conns = cfg.max_conns,
+                                                    .header_timeout_ms = (int)cfg.header_timeout_ms});
 
     evthread_use_pthreads();
     base = event_base_new();

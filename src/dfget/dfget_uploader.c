@@ -26,6 +26,7 @@
 
 #include "df_err.h"
 #include "df_http_client.h"
+#include "df_listen.h"
 #include "df_log.h"
 #include "df_proto.h"
 #include "df_token.h"
@@ -36,6 +37,7 @@
 #define GC_INTERVAL_MS 15000
 #define SHUTDOWN_GRACE_MS 3000
 #define UPLOAD_MAX_WRITE (1u << 20)
+#define UPLOAD_HEADERS_MAX (16 * 1024)
 #define UP_MAX_KEYS 4
 
 struct up_task {
@@ -61,6 +63,8 @@ struct uploader {
     char data_dir[PATH_MAX];          /* realpath of o->data_dir */
     struct event_base *base;
     struct evhttp *http;
+    struct evhttp_bound_socket *bound; /* the listener (bind_port) */
+    struct df_listen_guard *guard;     /* connection limit, request deadline, accept back-off */
     struct df_http_client *hc;
     struct event *tick, *sig[3];
     struct bufferevent_rate_limit_group *group;
@@ -591,7 +595,7 @@ static int bind_port(struct uploader *u, char *err, size_t errlen)
 {
     const char *ip = u->o->ip && *u->o->ip ? u->o->ip : "0.0.0.0";
     if (u->o->port > 0) {
-        if (evhttp_bind_socket(u->http, ip, (ev_uint16_t)u->o->port) == 0) {
+        if ((u->bound = evhttp_bind_socket_with_handle(u->http, ip, (ev_uint16_t)u->o->port))) {
             u->port = u->o->port;
             return 0;
         }
@@ -612,6 +616,7 @@ static int bind_port(struct uploader *u, char *err, size_t errlen)
                                                : ((struct sockaddr_in *)&ss)->sin_port);
         if (p >= 15000 && p <= 65000) {
             u->port = p;
+            u->bound = bs;
             return 0;
         }
         evhttp_del_accept_socket(u->http, bs);
@@ -624,7 +629,7 @@ static int bind_port(struct uploader *u, char *err, size_t errlen)
         int p = i < 10 ? base_port + i : 15000 + (int)(rand_r(&seed) % 50000);
         if (p > 65000)
             p -= 50000;
-        if (evhttp_bind_socket(u->http, ip, (ev_uint16_t)p) == 0) {
+        if ((u->bound = evhttp_bind_socket_with_handle(u->http, ip, (ev_uint16_t)p))) {
             u->port = p;
             return 0;
         }
@@ -651,11 +656,13 @@ int dfget_uploader_run(const struct dfget_uploader_opts *o, char *err, size_t er
     }
     evhttp_set_gencb(u.http, on_request, &u);
     evhttp_set_allowed_methods(u.http, EVHTTP_REQ_GET);
-    evhttp_set_max_headers_size(u.http, 16 * 1024);
+    evhttp_set_max_headers_size(u.http, UPLOAD_HEADERS_MAX);
     evhttp_set_max_body_size(u.http, 4096);
     evhttp_set_timeout(u.http, 120);
     if ((rc = bind_port(&u, err, errlen)) < 0)
         goto out;
+    u.guard = df_listen_guard_new(u.base, u.http, u.bound, "uploader", UPLOAD_HEADERS_MAX,
+                                  on_request, &u);
     if (o->meta_path) {
         char *dir = df_xstrdup(o->meta_path);
         char *slash = strrchr(dir, '/');
@@ -706,6 +713,7 @@ out:
     if (u.tick)
         event_free(u.tick);
     df_http_client_free(u.hc);
+    df_listen_guard_free(u.guard);
     if (u.http)
         evhttp_free(u.http);
     if (u.group)
@@ -724,9 +732,12 @@ int dfget_uploader_main(int argc, char **argv)
         {"meta", required_argument, NULL, 'm'},     {"data", required_argument, NULL, 'd'},
         {"home", required_argument, NULL, 'h'},     {"expiretime", required_argument, NULL, 'e'},
         {"alivetime", required_argument, NULL, 'a'}, {"verbose", no_argument, NULL, 'v'},
+        {"max-connections", required_argument, NULL, 'M'},
+        {"header-timeout", required_argument, NULL, 'H'},
         {NULL, 0, NULL, 0},
     };
     struct dfget_uploader_opts o = {.expire_ms = 3 * 60000, .alive_ms = 5 * 60000};
+    struct df_listen_limits lim = {0};
     char *home_default = NULL, *data_default = NULL, *meta_default = NULL, *log_path = NULL;
     int c, rc = 1;
     optind = 1;
@@ -756,6 +767,21 @@ int dfget_uploader_main(int argc, char **argv)
             break;
         }
         case 'v': o.is_verbose = 1; break;
+        case 'M':
+            if (df_parse_int(optarg, &lim.max_conns) < 0 || lim.max_conns < 1) {
+                fprintf(stderr, "dfget server: bad --max-connections %s\n", optarg);
+                goto out;
+            }
+            break;
+        case 'H': {
+            int64_t ms;
+            if (df_parse_duration_ms(optarg, &ms) < 0 || ms <= 0 || ms > 3600000) {
+                fprintf(stderr, "dfget server: bad --header-timeout %s\n", optarg);
+                goto out;
+            }
+            lim.header_timeout_ms = (int)ms;
+            break;
+        }
         default: fprintf(stderr, "dfget server: unknown flag\n"); goto out;
         }
     }
@@ -772,6 +798,8 @@ int dfget_uploader_main(int argc, char **argv)
     if (df_log_open_file(log_path) < 0)
         fprintf(stderr, "dfget server: cannot open %s, logging to stderr\n", log_path);
     df_log_set_level(o.is_verbose ? DF_LOG_DEBUG : DF_LOG_INFO);
+    df_listen_raise_nofile(MOD);
+    df_listen_set_limits(&lim);
     char err[DF_ERR_LEN] = "";
     if (dfget_uploader_run(&o, err, sizeof(err)) < 0) {
         fprintf(stderr, "dfget server: %s\n", err);

@@ -30,7 +30,9 @@ int dfget_uploader_run(const struct dfget_uploader_opts *o, char *err, size_t er
     __attribute__((warn_unused_result));
 
 /* `dfget server [--ip IP] [--port N] [--meta PATH] [--data DIR] [--home DIR]
- *  [--expiretime D] [--alivetime D] [--verbose]` — argv[0] is "server". Returns the exit code. */
+ *  [--expiretime D] [--alivetime D] [--max-connections N] [--header-timeout D] [--verbose]`
+ * — argv[0] is "server". --max-connections defaults to what df_listen derives from the fd
+ * limit (raised to the hard limit at start), --header-timeout to 10s. Returns the exit code. */
 int dfget_uploader_main(int argc, char **argv);
 
 #endif

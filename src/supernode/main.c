@@ -9,6 +9,7 @@
 #include <event2/event.h>
 #include <event2/thread.h>
 
+#include "df_listen.h"
 #include "df_log.h"
 #include "df_util.h"
 #include "sn_config.h"
@@ -66,6 +67,13 @@ int main(int argc, char **argv)
     if (cfg.config_path)
         DF_LOGW("main", "--config %s accepted but YAML is not parsed; use flags (also for "
                 "--origin-allow / --origin-deny)", cfg.config_path);
+
+    /* connection guards of both ports (df_listen): fd limit up to the hard limit, then the
+     * per-port connection limit defaults to a share of it */
+    df_listen_raise_nofile("main");
+    df_listen_set_servers(2);
+    df_listen_set_limits(&(struct df_listen_limits){.max_conns = cfg.max_conns,
+                                                    .header_timeout_ms = (int)cfg.header_timeout_ms});
 
     evthread_use_pthreads();
     struct event_base *base = event_base_new();

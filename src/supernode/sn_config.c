@@ -22,7 +22,7 @@ enum {
     OPT_UP, OPT_DOWN, OPT_FAIL_ACCESS, OPT_GC_INIT, OPT_GC_META, OPT_TASK_EXPIRE, OPT_PEER_GC,
     OPT_CONFIG, OPT_CONSOLE, OPT_BIND, OPT_VERSION, OPT_CDN_PATTERN, OPT_POOL, OPT_PROFILER,
     OPT_CDN_UP, OPT_PIECE_SIZE, OPT_PULL_HOLD, OPT_PEER_AUTH, OPT_PEER_KEY, OPT_TOKEN_TTL,
-    OPT_AUTH_TTL,
+    OPT_AUTH_TTL, OPT_MAX_CONNS, OPT_HEADER_TIMEOUT,
 };
 
 static const struct option k_opts[] = {
@@ -55,6 +55,8 @@ static const struct option k_opts[] = {
     {"console", no_argument, NULL, OPT_CONSOLE},
     {"debug", no_argument, NULL, 'D'},
     {"bind", required_argument, NULL, OPT_BIND},
+    {"max-connections", required_argument, NULL, OPT_MAX_CONNS},
+    {"header-timeout", required_argument, NULL, OPT_HEADER_TIMEOUT},
     {"version", no_argument, NULL, OPT_VERSION},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -166,6 +168,12 @@ void sn_config_usage(FILE *f)
             "      --config string                 config file path; accepted, YAML is not parsed\n"
             "                                      (default \"/etc/dragonfly/supernode.yml\")\n"
             "      --cdn-pattern string            only \"local\" is supported (default \"local\")\n"
+            "      --max-connections int           concurrent connections per port; more evict\n"
+            "                                      unfinished requests or are closed (default:\n"
+            "                                      from the open-file limit, which is raised to\n"
+            "                                      its hard limit at start)\n"
+            "      --header-timeout duration       a connection must send a whole request within\n"
+            "                                      this (default 10s)\n"
             "      --console                       also log to stderr\n"
             "  -D, --debug                         debug logging\n"
             "  -h, --help                          this help\n"
@@ -291,6 +299,13 @@ int sn_config_parse(struct sn_config *c, int argc, char **argv, char err[DF_ERR_
         case OPT_PULL_HOLD:
             /* Dragonfly's dfget gives /peer/task 5 s, ours 10 s */
             bad = parse_duration(optarg, &c->pull_hold_ms) < 0 || c->pull_hold_ms > 4000;
+            break;
+        case OPT_MAX_CONNS:
+            bad = df_parse_int(optarg, &c->max_conns) < 0 || c->max_conns < 1;
+            break;
+        case OPT_HEADER_TIMEOUT:
+            bad = parse_duration(optarg, &c->header_timeout_ms) < 0 ||
+                  c->header_timeout_ms <= 0 || c->header_timeout_ms > 3600000;
             break;
         case OPT_PEER_AUTH:
             bad = strcmp(optarg, "private") != 0 && strcmp(optarg, "required") != 0;
