@@ -29,6 +29,8 @@ struct pending {
 };
 
 /* A registration waiting for the origin to accept the client's credentials (private task). */
+#define SN_API_MAX_ADMITS 256 /* credential checks in flight (each holds a registration) */
+
 struct sn_admit {
     struct sn_admit *prev, *next;
     struct sn_server *s;
@@ -120,6 +122,7 @@ void sn_api_on_task_ready(struct sn_task *t, void *arg)
 static void admit_free(struct sn_admit *a)
 {
     struct sn_server *s = a->s;
+    s->nadmits--;
     if (a->prev)
         a->prev->next = a->next;
     else
@@ -224,17 +227,32 @@ static void register_admitted(struct sn_server *s, struct sn_task *t, struct sn_
          * task is private: its bytes come from an origin that was given credentials. */
         sn_task_set_headers(t, r->headers, r->nheaders);
         sn_task_set_tls(t, r->is_insecure, r->root_cas_pem, r->root_cas_len, r->nroot_cas);
-        t->is_private = is_private_registration(r);
+        /* the URL goes with the headers: never the victim's signed URL with an attacker's
+         * headers; and a task once private stays private (its re-triggers are admitted) */
+        sn_peer_set_str(&t->raw_url, r->raw_url);
+        t->is_private |= is_private_registration(r);
         int rc = sn_cdn_trigger(s->cdn, t);
         if (rc < 0) {
             snprintf(err, sizeof(err), "cannot start the CDN download: %s", df_strerror(rc));
             sn_task_peer_remove(t, p);
-            DF_LOGW("api", "registration of %s refused: %s", r->raw_url, err);
+            DF_LOGW("api", "registration of %s refused: %s", r->task_url, err);
             s->metrics.dfgettasks_failed++;
             df_http_reply_error(req, 500, err);
             sn_req_reg_cleanup(r);
             return;
         }
+    }
+    if (t->is_private) {
+        struct sn_auth_req ar = {
+            .url = r->raw_url,
+            .headers = r->headers,
+            .nheaders = r->nheaders,
+            .is_insecure = r->is_insecure,
+            .ca_pem = r->root_cas_pem,
+            .ca_pem_len = r->root_cas_len,
+        };
+        sn_auth_creds_free(p->creds);
+        p->creds = sn_auth_creds_new(&ar);
     }
     if (t->is_reg_ready) {
         reply_registration(s, t, req, r->cid);
@@ -247,7 +265,7 @@ static void register_admitted(struct sn_server *s, struct sn_task *t, struct sn_
         sn_task_ref(t);
     }
     DF_LOGI("api", "register cid=%s ip=%s port=%d task=%s url=%s cdn=%s%s%s rootCAs=%zu", r->cid,
-            r->ip, r->port, t->id, r->raw_url, sn_cdn_status_name(t->cdn_status),
+            r->ip, r->port, t->id, r->task_url, sn_cdn_status_name(t->cdn_status),
             t->is_private ? " private" : "", r->is_insecure ? " insecure" : "", r->nroot_cas);
     sn_req_reg_cleanup(r);
 }
@@ -284,12 +302,10 @@ static void on_admit_checked(int status, const char *why, void *arg)
     sn_task_unref(t);
 }
 
-/* 1 when r joins a private task whose CDN download this registration will not (re)start: the
- * origin must accept r's own credentials first. */
+/* 1 when r joins a private task: the origin must accept r's own credentials first. */
 static int needs_admission(const struct sn_task *t)
 {
-    return t->is_private &&
-           !((t->cdn_status == SN_CDN_WAITING || t->cdn_status == SN_CDN_FAILED) && !t->cdn);
+    return t->is_private; /* also when this registration would start the download again */
 }
 
 static void h_register(struct df_http_call *call, void *arg)
@@ -337,7 +353,7 @@ static void h_register(struct df_http_call *call, void *arg)
      * task that needs them: refuse it now with the reason rather than after every piece. */
     int is_trigger = (t->cdn_status == SN_CDN_WAITING || t->cdn_status == SN_CDN_FAILED) && !t->cdn;
     int will_need_token = s->cfg->is_peer_auth_required ||
-                          (is_trigger ? is_private_registration(&r) : t->is_private);
+                          t->is_private || (is_trigger && is_private_registration(&r));
     if (will_need_token && !r.is_token_capable) {
         snprintf(err, sizeof(err), "%s: pieces of this task need a piece token and this client "
                  "does not send them (pieceAuth); use a damselfly dfget/dfdaemon or download "
@@ -345,7 +361,7 @@ static void h_register(struct df_http_call *call, void *arg)
                                                                   : "private task");
         if (sn_map_size(t->clients) == 0 && !t->cdn && t->cdn_status == SN_CDN_WAITING)
             sn_registry_remove(&s->reg, t); /* created for this registration only */
-        DF_LOGW("api", "registration of %s refused: %s", r.raw_url, err);
+        DF_LOGW("api", "registration of %s refused: %s", r.task_url, err);
         s->metrics.dfgettasks_failed++;
         df_http_reply_error(call->req, 403, err);
         sn_req_reg_cleanup(&r);
@@ -367,6 +383,15 @@ static void h_register(struct df_http_call *call, void *arg)
         .ca_pem_len = r.root_cas_len,
         .policy = s->cfg->origin_policy,
     };
+    if (s->nadmits >= SN_API_MAX_ADMITS) {
+        snprintf(err, sizeof(err), "too many credential checks in flight (%d); retry later",
+                 SN_API_MAX_ADMITS);
+        DF_LOGW("api", "registration for private task %s refused: %s", t->id, err);
+        s->metrics.dfgettasks_failed++;
+        df_http_reply_error(call->req, 503, err);
+        sn_req_reg_cleanup(&r);
+        return;
+    }
     struct sn_admit *a = df_xcalloc(1, sizeof(*a));
     int status = 0;
     int rc = sn_auth_check(s->auth, &ar, on_admit_checked, a, &a->check, &status);
@@ -395,10 +420,11 @@ static void h_register(struct df_http_call *call, void *arg)
     if (s->admits)
         s->admits->prev = a;
     s->admits = a;
+    s->nadmits++;
     sn_task_ref(t);
     return;
 refuse:
-    DF_LOGW("api", "registration of %s refused: %s", r.raw_url, err);
+    DF_LOGW("api", "registration of %s refused: %s", r.task_url, err);
     s->metrics.dfgettasks_failed++;
     df_http_reply_error(call->req, 500, err);
     sn_req_reg_cleanup(&r);
@@ -590,7 +616,9 @@ static void h_api_task(struct df_http_call *call, void *arg)
                                                                                      : colon + 2));
         free(key);
     }
-    char *raw_url = df_redact_url(t->raw_url), *task_url = df_redact_url(t->task_url);
+    /* a filtered rawUrl differs from the taskUrl by its signature: the API shows the taskUrl */
+    char *raw_url = df_redact_url(strcmp(t->raw_url, t->task_url) ? t->task_url : t->raw_url);
+    char *task_url = df_redact_url(t->task_url);
     json_t *o = json_pack("{s:s,s:s,s:I,s:I,s:I,s:I,s:s,s:s,s:s,s:s,s:s,s:s,s:o}", "ID", t->id,
                           "cdnStatus", sn_cdn_status_name(t->cdn_status), "fileLength",
                           (json_int_t)t->wrapped_length, "httpFileLength",

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "df_http_client.h"
 #include "df_log.h"
@@ -302,5 +303,82 @@ int sn_auth_check(struct sn_auth *a, const struct sn_auth_req *r, sn_auth_cb cb,
         return rc;
     }
     *handle = h;
+    return 0;
+}
+
+/* ---- kept credentials ----------------------------------------------------------------------- */
+
+struct sn_auth_creds {
+    char *url;
+    char **headers;
+    size_t nheaders;
+    int is_insecure;
+    char *ca_pem;
+    size_t ca_pem_len;
+    int64_t recheck_ms;          /* last background check started */
+};
+
+struct sn_auth_creds *sn_auth_creds_new(const struct sn_auth_req *r)
+{
+    struct sn_auth_creds *c = df_xcalloc(1, sizeof(*c));
+    c->url = df_xstrdup(r->url);
+    c->headers = df_xcalloc(r->nheaders + 1, sizeof(*c->headers));
+    for (size_t i = 0; i < r->nheaders; i++)
+        c->headers[i] = df_xstrdup(r->headers[i]);
+    c->nheaders = r->nheaders;
+    c->is_insecure = r->is_insecure;
+    if (r->ca_pem && r->ca_pem_len && strncasecmp(r->url, "https://", 8) == 0) {
+        c->ca_pem = df_xmalloc(r->ca_pem_len + 1);
+        memcpy(c->ca_pem, r->ca_pem, r->ca_pem_len);
+        c->ca_pem[r->ca_pem_len] = '\0';
+        c->ca_pem_len = r->ca_pem_len;
+    }
+    return c;
+}
+
+void sn_auth_creds_free(struct sn_auth_creds *c)
+{
+    if (!c)
+        return;
+    for (size_t i = 0; i < c->nheaders; i++)
+        free(c->headers[i]);
+    free(c->headers);
+    free(c->url);
+    free(c->ca_pem);
+    free(c);
+}
+
+static void on_recheck(int status, const char *why, void *arg)
+{
+    (void)arg;
+    if (!sn_auth_is_allowed(status))
+        DF_LOGW("auth", "re-check of an admitted client's credentials: %s", why);
+}
+
+int sn_auth_is_still_allowed(struct sn_auth *a, struct sn_auth_creds *c, const char *task_id,
+                             const struct df_netpolicy *policy, int64_t now_ms)
+{
+    struct sn_auth_req r = {
+        .task_id = task_id,
+        .url = c->url,
+        .headers = c->headers,
+        .nheaders = c->nheaders,
+        .is_insecure = c->is_insecure,
+        .ca_pem = c->ca_pem,
+        .ca_pem_len = c->ca_pem_len,
+        .policy = policy,
+    };
+    char key[DF_DIGEST_HEX_MAX];
+    int status = 0;
+    sn_auth_key(task_id, c->url, c->headers, c->nheaders, key);
+    if (sn_auth_cache_get(a->cache, key, now_ms, &status))
+        return sn_auth_is_allowed(status);
+    if (c->recheck_ms && now_ms - c->recheck_ms < SN_AUTH_RECHECK_MS)
+        return 0;
+    c->recheck_ms = now_ms;
+    struct sn_auth_check *h = NULL;
+    /* the check lives in a->checks (cancelled by sn_auth_free); its answer goes to the cache */
+    if (sn_auth_check(a, &r, on_recheck, NULL, &h, &status) == 1)
+        return sn_auth_is_allowed(status);
     return 0;
 }

@@ -75,4 +75,17 @@ int sn_auth_check(struct sn_auth *a, const struct sn_auth_req *r, sn_auth_cb cb,
                   struct sn_auth_check **handle, int *status) __attribute__((warn_unused_result));
 void sn_auth_check_cancel(struct sn_auth_check *h); /* NULL ok; not from inside cb */
 
+/* What an admitted client proved with, kept (in memory only) so that its token is renewed only
+ * while the origin still accepts it. Owned by the client (struct sn_peer). */
+struct sn_auth_creds;
+/* Copies r's URL, headers and TLS settings (the CA bundle only for https). */
+struct sn_auth_creds *sn_auth_creds_new(const struct sn_auth_req *r);
+void sn_auth_creds_free(struct sn_auth_creds *c); /* NULL ok */
+/* 1 when the cache holds a live "allowed" answer for c. Else 0 and, at most once per
+ * SN_AUTH_RECHECK_MS per client, a check starts in the background: its answer lands in the
+ * cache, so a later call sees it. policy as in sn_auth_req. */
+#define SN_AUTH_RECHECK_MS 5000
+int sn_auth_is_still_allowed(struct sn_auth *a, struct sn_auth_creds *c, const char *task_id,
+                             const struct df_netpolicy *policy, int64_t now_ms);
+
 #endif

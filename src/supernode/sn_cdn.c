@@ -644,7 +644,8 @@ int sn_cdn_trigger(struct sn_cdn *c, struct sn_task *t)
     /* The job only keeps the URLs with their userinfo redacted: they go into the .meta on disk
      * and into every failure reason (sent to clients); the request itself uses t->raw_url. */
     j->task_url = df_redact_url(t->task_url);
-    j->raw_url = df_redact_url(t->raw_url);
+    /* a filtered rawUrl differs from the taskUrl by its signature: show the taskUrl instead */
+    j->raw_url = df_redact_url(strcmp(t->raw_url, t->task_url) != 0 ? t->task_url : t->raw_url);
     j->md5 = df_xstrdup(t->md5);
     j->identifier = df_xstrdup(t->identifier);
     j->has_user_range = t->range_hdr != NULL;

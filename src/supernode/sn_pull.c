@@ -31,6 +31,7 @@
 #include "df_token.h"
 #include "df_util.h"
 #include "sn_req.h"
+#include "sn_auth.h"
 #include "sn_server.h"
 
 #define SN_PULL_TICK_MS 2         /* latency of a wake-up after the task's state moved */
@@ -288,6 +289,28 @@ void sn_pull_shutdown(struct sn_server *s)
 
 /* ---- the handler ------------------------------------------------------------------------ */
 
+/* A fresh token, only to the client itself (the address it registered from) and, for a private
+ * task, only while the origin still accepts what the client proved access with (sn_auth
+ * re-checks it in the background when the cached answer is gone). */
+static void renew_token(struct sn_server *s, struct sn_task *t, struct sn_peer *p,
+                        struct evhttp_request *req, int64_t now_ms)
+{
+    struct evhttp_connection *conn = evhttp_request_get_connection(req);
+    char *addr = NULL;
+    ev_uint16_t port = 0;
+    if (conn)
+        evhttp_connection_get_peer(conn, &addr, &port);
+    if (!addr || !p->src_ip || !df_token_same_ip(addr, p->src_ip))
+        return;
+    if (t->is_private &&
+        (!p->creds || !sn_auth_is_still_allowed(s->auth, p->creds, t->id, s->cfg->origin_policy,
+                                                now_ms)))
+        return;
+    char tok[DF_TOKEN_MAX];
+    if (sn_api_sign_token(s, t, p, tok, sizeof(tok)) > 0)
+        evhttp_add_header(evhttp_request_get_output_headers(req), DF_TOKEN_HEADER, tok);
+}
+
 void sn_pull_handle(struct df_http_call *call, void *arg)
 {
     struct sn_server *s = arg;
@@ -310,11 +333,8 @@ void sn_pull_handle(struct df_http_call *call, void *arg)
     /* Piece tokens are short-lived: a client that keeps pulling gets a fresh one in a header
      * (Dragonfly 1.x clients ignore it) once half of the current one's lifetime is gone. */
     if (sn_api_needs_token(s, t) &&
-        p->token_exp_unix - (int64_t)time(NULL) < s->cfg->token_ttl_ms / 2000) {
-        char tok[DF_TOKEN_MAX];
-        if (sn_api_sign_token(s, t, p, tok, sizeof(tok)) > 0)
-            evhttp_add_header(evhttp_request_get_output_headers(call->req), DF_TOKEN_HEADER, tok);
-    }
+        p->token_exp_unix - (int64_t)time(NULL) < s->cfg->token_ttl_ms / 2000)
+        renew_token(s, t, p, call->req, now);
     if (q.status == DF_TASK_FINISHED) {
         p->is_success = q.result == DF_RESULT_SUCCESS;
         df_http_reply_result(call->req, DF_CODE_PEER_FINISH, NULL, NULL);

@@ -270,6 +270,33 @@ static void strip_brackets(char *s)
     }
 }
 
+int sn_req_task_url_derives(const char *raw, const char *task)
+{
+    const char *rq = strchr(raw, '?'), *tq = strchr(task, '?');
+    size_t rb = rq ? (size_t)(rq - raw) : strlen(raw), tb = tq ? (size_t)(tq - task) : strlen(task);
+    if (rb != tb || memcmp(raw, task, rb) != 0)
+        return 0;
+    if (!tq)
+        return 1;
+    if (!rq)
+        return 0;
+    /* every parameter of task, in order, is a whole parameter of raw */
+    const char *r = rq + 1, *t = tq + 1;
+    while (*t) {
+        size_t tl = strcspn(t, "&");
+        int found = 0;
+        while (*r && !found) {
+            size_t rl = strcspn(r, "&");
+            found = rl == tl && memcmp(r, t, tl) == 0;
+            r += rl + (r[rl] == '&');
+        }
+        if (!found)
+            return 0;
+        t += tl + (t[tl] == '&');
+    }
+    return 1;
+}
+
 static int validate(struct sn_reg_req *r, char err[DF_ERR_LEN])
 {
     if (!*r->raw_url) {
@@ -285,6 +312,12 @@ static int validate(struct sn_reg_req *r, char err[DF_ERR_LEN])
         r->task_url = df_xstrdup(r->raw_url);
     } else if (!sn_req_is_http_url(r->task_url)) {
         snprintf(err, DF_ERR_LEN, "taskUrl must be an http or https URL");
+        return -EINVAL;
+    } else if (!sn_req_task_url_derives(r->raw_url, r->task_url)) {
+        /* The task id is the taskUrl's; the origin is asked about the rawUrl: they must be the
+         * same resource, or a client could name one task and prove access to another URL. */
+        snprintf(err, DF_ERR_LEN, "taskUrl must be the rawUrl without some of its query "
+                 "parameters (--filter)");
         return -EINVAL;
     }
     for (size_t i = 0; i < DF_ARRAY_LEN(reg_string_keys); i++) {

@@ -75,6 +75,11 @@ struct sn_pull_req {
 int sn_req_decode_pull(const struct df_http_query *q, struct sn_pull_req *p, char err[DF_ERR_LEN])
     __attribute__((warn_unused_result));
 
+/* 1 when task is raw with zero or more of its query parameters removed (what dfget's --filter
+ * does, df_proto_task_url): same scheme, authority and path, and task's parameters are whole
+ * parameters of raw, in the same order. */
+int sn_req_task_url_derives(const char *raw, const char *task);
+
 /* 1 when s looks like an absolute http(s) URL with a non-empty host. */
 int sn_req_is_http_url(const char *s);
 

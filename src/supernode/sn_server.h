@@ -47,6 +47,7 @@ struct sn_server {
     char token_pub[48];            /* its public key, base64url, handed out at registration */
     struct sn_auth *auth;          /* origin checks of joiners of private tasks */
     struct sn_admit *admits;       /* registrations waiting for such a check */
+    int nadmits;
 };
 
 /* Binds both ports, creates the cache directory, starts the GC timer. Returns NULL and fills

@@ -1,6 +1,7 @@
 /* In-memory tasks and dfget tasks: creation, lookup, reference counting, piece digests and
  * the pure GC predicates. No I/O. */
 #include "sn_task.h"
+#include "sn_auth.h"
 
 #include <errno.h>
 #include <stddef.h>
@@ -36,6 +37,7 @@ static void peer_free(struct sn_peer *p, struct sn_task *t)
     free(p->super_node_ip);
     free(p->call_system);
     free(p->src_ip);
+    sn_auth_creds_free(p->creds);
     free(p);
 }
 

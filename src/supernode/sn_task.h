@@ -17,6 +17,8 @@
 #include "sn_map.h"
 #include "sn_sched.h"
 
+struct sn_auth_creds;
+
 enum sn_cdn_status {
     SN_CDN_WAITING = 0, /* never triggered */
     SN_CDN_RUNNING,     /* revalidation, resume or download in progress */
@@ -99,6 +101,8 @@ struct sn_peer {
     int is_success;            /* 600 sent / 702 success */
     char *src_ip;              /* address the registration came from (tokens are bound to it) */
     int64_t token_exp_unix;    /* expiry of the last piece token handed out, 0 = none */
+    struct sn_auth_creds *creds; /* private task: what this client proved access with (its
+                                  token is renewed only while the origin accepts it); owned */
     struct sn_sched_client sched;
 };
 

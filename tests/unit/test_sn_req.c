@@ -436,6 +436,26 @@ static void test_field_limits(void **state)
     free(body);
 }
 
+static void test_task_url_derives(void **state)
+{
+    (void)state;
+    assert_true(sn_req_task_url_derives("http://o/f", "http://o/f"));
+    assert_true(sn_req_task_url_derives("http://o/f?a=1&Sig=2", "http://o/f?a=1"));
+    assert_true(sn_req_task_url_derives("http://o/f?a=1&Sig=2&b=3", "http://o/f?a=1&b=3"));
+    assert_true(sn_req_task_url_derives("http://o/f?Sig=2", "http://o/f"));
+    assert_false(sn_req_task_url_derives("http://evil/f", "http://o/f"));
+    assert_false(sn_req_task_url_derives("http://o/public", "http://o/private"));
+    assert_false(sn_req_task_url_derives("http://o/f?a=1", "http://o/f?a=2"));
+    assert_false(sn_req_task_url_derives("http://o/f?a=12", "http://o/f?a=1"));
+    assert_false(sn_req_task_url_derives("http://o/f?b=3&a=1", "http://o/f?a=1&b=3"));
+    assert_false(sn_req_task_url_derives("http://o/f", "http://o/f?a=1"));
+    assert_false(sn_req_task_url_derives("http://u:p@o/f", "http://o/f"));
+    /* a registration that names one task and another URL is refused */
+    expect_reject("{\"rawUrl\":\"http://evil/x\",\"taskUrl\":\"http://o/f\",\"cid\":\"c\","
+                  "\"ip\":\"i\",\"hostName\":\"h\",\"path\":\"/p\"}",
+                  "taskUrl must be the rawUrl without some of its query parameters");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -449,6 +469,7 @@ int main(void)
         cmocka_unit_test(test_query_and_pull),
         cmocka_unit_test(test_strip_version),
         cmocka_unit_test(test_field_limits),
+        cmocka_unit_test(test_task_url_derives),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
