@@ -76,6 +76,16 @@ static size_t secret_param_at(const char *p)
     return 0;
 }
 
+/* Next position when skipping over a secret value at in[i]: past a URL's "://" and userinfo in
+ * one step, so that characters allowed in a userinfo (',', '&', ...) do not end the value
+ * there and leave the rest of a password behind. */
+static size_t skip_value_char(const char *in, size_t i)
+{
+    if (in[i] == ':' && in[i + 1] == '/' && in[i + 2] == '/')
+        return i + 3 + userinfo_len(in + i + 3);
+    return i + 1;
+}
+
 int df_redact_url_has_userinfo(const char *url)
 {
     const char *s = url ? strstr(url, "://") : NULL;
@@ -183,7 +193,7 @@ size_t df_redact_text(const char *in, char *out, size_t outsz)
             i += 1 + n;
             while (in[i] && in[i] != '&' && in[i] != '#' && in[i] != '"' && in[i] != '<' &&
                    in[i] != '>' && !isspace((unsigned char)in[i]))
-                i++;
+                i = skip_value_char(in, i);
             continue;
         }
         int quoted = 0;
@@ -206,7 +216,7 @@ size_t df_redact_text(const char *in, char *out, size_t outsz)
             } else {
                 while (in[i] && in[i] != '\n' && in[i] != '\r' && in[i] != '&' && in[i] != ',' &&
                        in[i] != '"')
-                    i++;
+                    i = skip_value_char(in, i);
             }
             continue;
         }

@@ -110,6 +110,18 @@ static void free_text(void **state)
 
 /* A log message longer than a log line, with the password right where the line is cut: the
  * whole message is redacted before the cut. */
+/* Found by tests/fuzz/fuzz_redact: a ',' or '&' inside the userinfo of a URL that sits in a
+ * secret header value (or a secret query value) ended the value there, and the rest of the
+ * password was copied out. */
+static void url_inside_secret_value(void **state)
+{
+    (void)state;
+    check_text("Cookie: s=1; origin=https://bob:pa,ss@h/x", "Cookie: ***");
+    check_text("X-Auth-Token: t https://u:p&q@h/ end", "X-Auth-Token: ***");
+    check_text("Cookie: https://u:p@h/, Accept: x", "Cookie: ***, Accept: x");
+    check_text("a?token=x://u:p&w@h/&b=1", "a?token=***&b=1");
+}
+
 static void log_lines(void **state)
 {
     (void)state;
@@ -142,6 +154,7 @@ int main(void)
         cmocka_unit_test(urls),
         cmocka_unit_test(header_lines),
         cmocka_unit_test(free_text),
+        cmocka_unit_test(url_inside_secret_value),
         cmocka_unit_test(log_lines),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
