@@ -3,7 +3,7 @@ JOBS ?= $(shell nproc)
 BUILD ?= build
 ASAN_BUILD ?= build-asan
 
-.PHONY: all deps build build-asan test test-unit test-asan demo bench clean
+.PHONY: all deps build build-asan test test-unit test-asan demo bench clean fuzz-build fuzz fuzz-smoke
 
 all: build
 
@@ -38,3 +38,22 @@ bench: build
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)
+
+# libFuzzer harnesses (tests/fuzz, docs/fuzzing.md): clang-14, ASan+UBSan, in $(FUZZ_BUILD).
+# `make fuzz FUZZ_SECONDS=N` runs every harness N seconds, one at a time; `make fuzz-smoke`
+# builds and runs each for FUZZ_SMOKE_SECONDS.
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_SMOKE_SECONDS ?= 5
+FUZZ_CC ?= clang-14
+
+fuzz-build: deps
+	@CC=$(FUZZ_CC) cmake -S . -B $(FUZZ_BUILD) -DDF_FUZZ=ON \
+	  -DCMAKE_PROJECT_INCLUDE=$(CURDIR)/cmake/fuzz.cmake -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@cmake --build $(FUZZ_BUILD) --target fuzz_all -j $(JOBS)
+
+fuzz: fuzz-build
+	@bash tests/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
+
+fuzz-smoke: fuzz-build
+	@bash tests/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SMOKE_SECONDS)

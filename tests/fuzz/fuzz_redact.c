@@ -10,20 +10,21 @@
 
 #include "df_redact.h"
 
-/* Mirrors df_redact.h: userinfo = characters up to '@' that are not '/', '?', '#', blanks,
- * quotes, '<', '>' or '\'. */
-static int ends_ui(char c)
+/* Mirrors df_redact.h: the authority after "://" runs to the first '/', '?', '#', blank, '"',
+ * '<' or '>'; its userinfo is what comes before its last '@' (non-empty). */
+static int ends_authority(char c)
 {
-    return c == '\0' || c == '/' || c == '?' || c == '#' || c == '@' || c == '"' || c == '\'' ||
-           c == '<' || c == '>' || c == '\\' || isspace((unsigned char)c);
+    return c == '\0' || c == '/' || c == '?' || c == '#' || c == '"' || c == '<' || c == '>' ||
+           isspace((unsigned char)c);
 }
 
 static size_t ui_len(const char *p)
 {
-    size_t j = 0;
-    while (!ends_ui(p[j]))
-        j++;
-    return p[j] == '@' && j > 0 ? j : 0;
+    size_t j = 0, at = 0;
+    for (; !ends_authority(p[j]); j++)
+        if (p[j] == '@')
+            at = j;
+    return at;
 }
 
 static size_t count(const char *hay, const char *needle)
