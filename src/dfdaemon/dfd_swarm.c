@@ -333,13 +333,21 @@ static void share_auth(struct dfd_swarm_job *j, const struct dfget_reg_reply *re
     }
     char *url = dfget_upctl_auth_url(sw->local_ip, j->port, j->task_file, rep->task_id, mode,
                                      rep->piece_key);
-    char *dd = df_xasprintf("dataDir: %s", sw->data_dir);
-    const char *hdrs[] = {dd, NULL};
-    struct df_http_opts o = {.url = url, .headers = hdrs, .timeout_ms = 2000, .max_body = 256};
+    char *h[3];
+    int rc = dfget_upctl_auth_headers(sw->data_dir, h);
+    if (rc < 0) {
+        DF_LOGW(MOD, "no uploader secret in %s (%s): that blob's pieces stay closed to peers",
+                sw->data_dir, df_strerror(rc));
+        free(url);
+        return;
+    }
+    struct df_http_opts o = {.url = url, .headers = (const char *const *)h, .timeout_ms = 2000,
+                             .max_body = 256};
     if (!df_http_req_start(sw->http, &o, NULL, NULL, on_auth_done, NULL, NULL))
         DF_LOGW(MOD, "cannot send /auth for %s", j->task_file);
     free(url);
-    free(dd);
+    free(h[0]);
+    free(h[1]);
 }
 
 static void on_dl_done(const struct dfget_dl_result *res, void *arg)

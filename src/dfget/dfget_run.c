@@ -340,13 +340,20 @@ static void share_auth(struct run *r, const struct dfget_reg_reply *rep)
         df_http_req_cancel(r->auth_req);
     char *url = dfget_upctl_auth_url(r->local_ip, r->up_port, r->task_file, rep->task_id, mode,
                                      rep->piece_key);
-    char *dd = df_xasprintf("dataDir: %s", r->data_dir);
-    const char *hdrs[] = {dd, NULL};
-    struct df_http_opts o = {.url = url, .headers = hdrs, .timeout_ms = 2000,
+    char *h[3];
+    int rc = dfget_upctl_auth_headers(r->data_dir, h);
+    if (rc < 0) {
+        DF_LOGW(MOD, "no uploader secret in %s (%s): pieces of %s stay closed to peers",
+                r->data_dir, df_strerror(rc), r->task_file);
+        free(url);
+        return;
+    }
+    struct df_http_opts o = {.url = url, .headers = (const char *const *)h, .timeout_ms = 2000,
                              .connect_timeout_ms = 1000, .max_body = 256};
     r->auth_req = df_http_req_start(r->http, &o, NULL, NULL, on_auth_done, r, NULL);
     free(url);
-    free(dd);
+    free(h[0]);
+    free(h[1]);
 }
 
 static void on_dl_done(const struct dfget_dl_result *res, void *arg)

@@ -3,6 +3,7 @@
  * /client/finish. Blocking on purpose (start-up and shutdown only), every wait bounded; HTTP
  * goes through df_http_client on a private event_base per request. */
 #include "dfget_upctl.h"
+#include "dfget_uploader.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -443,4 +444,26 @@ char *dfget_upctl_auth_url(const char *ip, int port, const char *task_file, cons
     free(base);
     free(name);
     return url;
+}
+
+int dfget_upctl_auth_headers(const char *data_dir, char *h[3])
+{
+    h[0] = h[1] = h[2] = NULL;
+    char *path = df_xasprintf("%s/%s", data_dir, DFGET_UPLOADER_SECRET_FILE);
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    free(path);
+    if (fd < 0)
+        return -errno;
+    char buf[DFGET_UPLOADER_SECRET_LEN + 2];
+    ssize_t n = read(fd, buf, sizeof(buf));
+    close(fd);
+    if (n != DFGET_UPLOADER_SECRET_LEN)
+        return -EINVAL;
+    buf[n] = '\0';
+    for (ssize_t i = 0; i < n; i++)
+        if (!isxdigit((unsigned char)buf[i]))
+            return -EINVAL;
+    h[0] = df_xasprintf("dataDir: %s", data_dir);
+    h[1] = df_xasprintf("%s: %s", DFGET_UPLOADER_SECRET_HEADER, buf);
+    return 0;
 }

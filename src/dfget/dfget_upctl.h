@@ -53,9 +53,15 @@ enum dfget_upctl_share dfget_upctl_link_decision(int link_errno);
  * supernode (e.g. Dragonfly 1.x) knows nothing of tokens. */
 const char *dfget_upctl_auth_mode(int is_piece_auth, const char *piece_key, int has_credentials);
 /* "http://ip:port/auth/<task_file>?taskId=&mode=[&key=]" (heap); send it with a dataDir
- * header. */
+ * header and the uploader's secret (dfget_upctl_auth_headers). */
 char *dfget_upctl_auth_url(const char *ip, int port, const char *task_file, const char *task_id,
                            const char *mode, const char *key);
+
+/* The two header lines /auth needs, "dataDir: <data_dir>" and the secret header with the
+ * content of <data_dir>/.uploader-secret (read now, without following links): heap strings in
+ * h[0], h[1], h[2] = NULL; free h[0] and h[1]. Returns 0 or -errno / -EINVAL (no valid secret:
+ * the uploader is not ours or not started). */
+int dfget_upctl_auth_headers(const char *data_dir, char *h[3]) __attribute__((warn_unused_result));
 
 /* ---- blocking I/O ----------------------------------------------------------------------------- */
 

@@ -24,6 +24,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+
 #include "df_err.h"
 #include "df_http_client.h"
 #include "df_listen.h"
@@ -61,6 +64,7 @@ struct up_task {
 struct uploader {
     const struct dfget_uploader_opts *o;
     char data_dir[PATH_MAX];          /* realpath of o->data_dir */
+    char secret[DFGET_UPLOADER_SECRET_LEN + 1]; /* /auth needs it (DFGET_UPLOADER_SECRET_FILE) */
     struct event_base *base;
     struct evhttp *http;
     struct evhttp_bound_socket *bound; /* the listener (bind_port) */
@@ -337,7 +341,14 @@ static void on_auth(struct evhttp_request *req, struct uploader *u)
     const char *query = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req));
     const char *dd = evhttp_find_header(evhttp_request_get_input_headers(req), "dataDir");
     char real[PATH_MAX];
-    if (!is_local_request(req) || !dd || !realpath(dd, real) || strcmp(real, u->data_dir) != 0) {
+    /* Only this host's dfget, which can read the secret file in our data directory: a request
+     * that merely comes from this host (another user, or a server on it tricked into fetching
+     * a URL) cannot open a private file to everyone. */
+    const char *sec = evhttp_find_header(evhttp_request_get_input_headers(req),
+                                         DFGET_UPLOADER_SECRET_HEADER);
+    if (!is_local_request(req) || !dd || !realpath(dd, real) || strcmp(real, u->data_dir) != 0 ||
+        !sec || strlen(sec) != DFGET_UPLOADER_SECRET_LEN ||
+        CRYPTO_memcmp(sec, u->secret, DFGET_UPLOADER_SECRET_LEN) != 0) {
         reply_text(req, 403, "Forbidden", "auth is for this host's dfget only");
         goto out;
     }
@@ -638,6 +649,37 @@ static int bind_port(struct uploader *u, char *err, size_t errlen)
     return -EADDRINUSE;
 }
 
+/* A fresh random secret in <data_dir>/DFGET_UPLOADER_SECRET_FILE (0600, replaced atomically,
+ * never through a link): whoever can read it may call /auth. */
+static int write_secret(struct uploader *u)
+{
+    unsigned char raw[DFGET_UPLOADER_SECRET_LEN / 2];
+    if (RAND_bytes(raw, sizeof(raw)) != 1)
+        return -EIO;
+    for (size_t i = 0; i < sizeof(raw); i++)
+        snprintf(u->secret + 2 * i, 3, "%02x", raw[i]);
+    char *path = df_xasprintf("%s/%s", u->data_dir, DFGET_UPLOADER_SECRET_FILE);
+    char *tmp = df_xasprintf("%s.%d.tmp", path, (int)getpid());
+    int rc = 0;
+    unlink(tmp);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        rc = -errno;
+        goto out;
+    }
+    if (write(fd, u->secret, DFGET_UPLOADER_SECRET_LEN) != DFGET_UPLOADER_SECRET_LEN)
+        rc = -EIO;
+    close(fd);
+    if (rc == 0 && rename(tmp, path) < 0)
+        rc = -errno;
+    if (rc < 0)
+        unlink(tmp);
+out:
+    free(path);
+    free(tmp);
+    return rc;
+}
+
 int dfget_uploader_run(const struct dfget_uploader_opts *o, char *err, size_t errlen)
 {
     int rc = 0;
@@ -645,6 +687,11 @@ int dfget_uploader_run(const struct dfget_uploader_opts *o, char *err, size_t er
     if (!o->data_dir || (rc = df_mkdir_p(o->data_dir, 0755)) < 0 || !realpath(o->data_dir, u.data_dir)) {
         snprintf(err, errlen, "bad data dir %s", o->data_dir ? o->data_dir : "(none)");
         return rc < 0 ? rc : -EINVAL;
+    }
+    if ((rc = write_secret(&u)) < 0) {
+        snprintf(err, errlen, "cannot write %s/%s: %s", u.data_dir, DFGET_UPLOADER_SECRET_FILE,
+                 strerror(-rc));
+        return rc;
     }
     u.base = event_base_new();
     u.http = evhttp_new(u.base);

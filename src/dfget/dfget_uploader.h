@@ -12,6 +12,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* /auth (who may read a shared file) needs the secret the uploader writes at start into
+ * <data_dir>/DFGET_UPLOADER_SECRET_FILE (mode 0600, 64 hex characters), sent in this header. */
+#define DFGET_UPLOADER_SECRET_FILE ".uploader-secret"
+#define DFGET_UPLOADER_SECRET_HEADER "X-Dragonfly-Uploader-Secret"
+#define DFGET_UPLOADER_SECRET_LEN 64
+
 struct dfget_uploader_opts {
     const char *ip;          /* bind address; NULL/"" = all interfaces */
     int port;                /* 0 = choose in 15000–65000 as Dragonfly does */

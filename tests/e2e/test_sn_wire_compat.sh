@@ -60,7 +60,8 @@ req POST "$SN_BASE/peer/registry" "${JSON[@]}" --data-binary \
 expect_code 200 "register A"
 TASK=$(jfield 'j["data"]["taskId"]')
 # our uploader serves a file once its dfget opened it (/auth, after the registration)
-curl -sf -H "dataDir: $HA/data" "http://127.0.0.1:$PA/auth/$NAME_A?taskId=$TASK&mode=public" > /dev/null ||
+curl -sf -H "dataDir: $HA/data" -H "X-Dragonfly-Uploader-Secret: $(cat "$HA/data/.uploader-secret")" \
+  "http://127.0.0.1:$PA/auth/$NAME_A?taskId=$TASK&mode=public" > /dev/null ||
   fail "/auth on A's uploader"
 [ "$(jfield 'sorted(j["data"].keys())')" = '["cdnSource", "fileLength", "pieceSize", "taskId"]' ] ||
   fail "registration data keys: $(cat "$BODY")"

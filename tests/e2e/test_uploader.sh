@@ -38,12 +38,19 @@ check "a registered file is closed to peers until this host's dfget opens it (/a
 TID=$(printf 'a%.0s' $(seq 64))
 code=$(curl -s -o "$T/closed" -w '%{http_code}' -H 'Range: bytes=0-4194303' -H 'pieceNum: 0' "$B/peer/file/$NAME")
 [ "$code" = 403 ] && grep -q 'piece token refused' "$T/closed" || fail "file served before /auth: HTTP $code"
-code=$(curl -s -o /dev/null -w '%{http_code}' -H "dataDir: /etc" "$B/auth/$NAME?taskId=$TID&mode=public")
+SEC="X-Dragonfly-Uploader-Secret: $(cat "$H/data/.uploader-secret")"
+[ "$(stat -c %a "$H/data/.uploader-secret")" = 600 ] || fail "uploader secret not mode 600"
+code=$(curl -s -o /dev/null -w '%{http_code}' -H "dataDir: /etc" -H "$SEC" "$B/auth/$NAME?taskId=$TID&mode=public")
 [ "$code" = 403 ] || fail "/auth with a foreign dataDir: HTTP $code"
-code=$(curl -s -o /dev/null -w '%{http_code}' -H "dataDir: $H/data" "$B/auth/$NAME?taskId=$TID&mode=token&key=short")
+code=$(curl -s -o /dev/null -w '%{http_code}' -H "dataDir: $H/data" "$B/auth/$NAME?taskId=$TID&mode=public")
+[ "$code" = 403 ] || fail "/auth without the uploader secret: HTTP $code"
+code=$(curl -s -o /dev/null -w '%{http_code}' -H "dataDir: $H/data" -H "X-Dragonfly-Uploader-Secret: $(printf '0%.0s' $(seq 64))" \
+  "$B/auth/$NAME?taskId=$TID&mode=public")
+[ "$code" = 403 ] || fail "/auth with a wrong secret: HTTP $code"
+code=$(curl -s -o /dev/null -w '%{http_code}' -H "dataDir: $H/data" -H "$SEC" "$B/auth/$NAME?taskId=$TID&mode=token&key=short")
 [ "$code" = 400 ] || fail "/auth with a bad key: HTTP $code"
-[ "$(curl -sf -H "dataDir: $H/data" "$B/auth/$NAME?taskId=$TID&mode=public")" = success ] || fail "/auth public"
-ok "403 before, 403 for a foreign dataDir, 400 for a bad key, then public"
+[ "$(curl -sf -H "dataDir: $H/data" -H "$SEC" "$B/auth/$NAME?taskId=$TID&mode=public")" = success ] || fail "/auth public"
+ok "403 before, 403 for a foreign dataDir, no secret or a wrong one, 400 for a bad key, then public"
 
 check "pieces are re-framed byte-exactly (4 MiB pieces, incl. the short last one)"
 for n in 0 1 2; do
@@ -76,7 +83,7 @@ ok "all refused"
 check "a symlinked service file is not followed"
 ln -s /etc/passwd "$H/data/evil.service"
 curl -sf -H "dataDir: $H/data" "$B/check/evil" > /dev/null
-curl -sf -H "dataDir: $H/data" "$B/auth/evil?taskId=$TID&mode=public" > /dev/null
+curl -sf -H "dataDir: $H/data" -H "$SEC" "$B/auth/evil?taskId=$TID&mode=public" > /dev/null
 code=$(curl -s -o "$T/hostile" -w '%{http_code}' -H 'Range: bytes=0-4194303' "$B/peer/file/evil")
 [ "$code" = 404 ] || [ "$code" = 403 ] || fail "symlink → HTTP $code"
 ok "HTTP $code"
