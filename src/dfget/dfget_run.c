@@ -329,7 +329,9 @@ static void share_auth(struct run *r, const struct dfget_reg_reply *rep)
     if (r->up_port <= 0)
         return;
     const struct dfget_config *c = r->cfg;
-    int has_creds = df_redact_has_credentials(c->url, (const char *const *)c->headers, c->nheaders);
+    /* a --filter'ed URL is signed: the signature is a credential too */
+    int has_creds = df_redact_has_credentials(c->url, (const char *const *)c->headers, c->nheaders) ||
+                    strcmp(r->task_url, c->url) != 0;
     const char *mode = dfget_upctl_auth_mode(rep->is_piece_auth, rep->piece_key, has_creds);
     if (!mode) {
         DF_LOGW(MOD, "task %s: the download carries credentials and the supernode gave no piece "
