@@ -21,10 +21,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (df_proto_url_decode(dec) == 0)
         FUZZ_CHECK(strlen(dec) <= strlen(f[0]));
     char *red = df_redact_url(f[0]);
-    /* (Not "red has no userinfo": dropping a secret query value that runs over the '?' ending
-     * a nonsensical authority, as in "x://a&sig=1?b@h", joins the authority to a later '@'.) */
+    /* Something was redacted. (Not "red has no userinfo": dropping a secret query value that
+     * runs over the '?' ending a nonsensical authority, as in "x://a&sig=1?b@h", joins the
+     * authority to a later '@'; and a userinfo inside a secret query value goes with the value.
+     * fuzz_redact checks that no userinfo survives.) */
     if (df_redact_url_has_userinfo(f[0]))
-        FUZZ_CHECK(strstr(red, "://" DF_REDACTED "@") != NULL);
+        FUZZ_CHECK(strstr(red, DF_REDACTED) != NULL);
     free(red);
     free(dec);
     free(tu2);
