@@ -149,6 +149,8 @@ static size_t secret_value_at(const char *in, size_t i, int *quoted)
             j++;
         if (in[j] != ':' && in[j] != '=')
             return 0;
+        if (in[j] == ':' && in[j + 1] == '/' && in[j + 2] == '/')
+            return 0; /* "cookie://u:p@h": a URL scheme, its userinfo is redacted as such */
         j++;
         while (in[j] == ' ' || in[j] == '\t')
             j++;

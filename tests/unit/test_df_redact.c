@@ -120,6 +120,8 @@ static void url_inside_secret_value(void **state)
     check_text("X-Auth-Token: t https://u:p&q@h/ end", "X-Auth-Token: ***");
     check_text("Cookie: https://u:p@h/, Accept: x", "Cookie: ***, Accept: x");
     check_text("a?token=x://u:p&w@h/&b=1", "a?token=***&b=1");
+    /* a secret header name as a URL scheme: the ':' belongs to "://", not to a header */
+    check_text("cookie://u,v:pw@h/", "cookie://***@h/");
 }
 
 static void log_lines(void **state)
