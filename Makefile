@@ -44,12 +44,12 @@ clean:
 # builds and runs each for FUZZ_SMOKE_SECONDS.
 FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 60
-FUZZ_SMOKE_SECONDS ?= 5
+FUZZ_SMOKE_SECONDS ?= 4
 FUZZ_CC ?= clang-14
 
 fuzz-build: deps
 	@CC=$(FUZZ_CC) cmake -S . -B $(FUZZ_BUILD) -DDF_FUZZ=ON \
-	  -DCMAKE_PROJECT_INCLUDE=$(CURDIR)/cmake/fuzz.cmake -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	  -DCMAKE_PROJECT_INCLUDE=$(CURDIR)/cmake/fuzz.cmake -DCMAKE_BUILD_TYPE=None >/dev/null
 	@cmake --build $(FUZZ_BUILD) --target fuzz_all -j $(JOBS)
 
 fuzz: fuzz-build

@@ -22,7 +22,9 @@ if(DF_SANITIZE)
 endif()
 
 set(DF_FUZZ_SAN address,undefined)
-add_compile_options(-fsanitize=fuzzer-no-link,${DF_FUZZ_SAN} -fno-sanitize-recover=all
+# -O1 and line tables only: quicker to build than RelWithDebInfo (make fuzz-smoke builds from
+# scratch) and still symbolised stacks.
+add_compile_options(-O1 -fsanitize=fuzzer-no-link,${DF_FUZZ_SAN} -fno-sanitize-recover=all
                     -fno-omit-frame-pointer -gline-tables-only)
 add_link_options(-fsanitize=${DF_FUZZ_SAN} -fno-sanitize-recover=all)
 # Harness executables land in <build>/fuzz.
