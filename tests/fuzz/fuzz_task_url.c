@@ -22,7 +22,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_CHECK(strlen(dec) <= strlen(f[0]));
     char *red = df_redact_url(f[0]);
     /* Something was redacted. (Not "red has no userinfo": dropping a secret query value that
-     * runs over the '?' ending a nonsensical authority, as in "x://a&sig=1?b@h", joins the
+     * runs over the '?' ending a nonsensical authority, as in "x://a&sig=1?b&c@h", joins the
      * authority to a later '@'; and a userinfo inside a secret query value goes with the value.
      * fuzz_redact checks that no userinfo survives.) */
     if (df_redact_url_has_userinfo(f[0]))
