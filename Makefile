@@ -18,11 +18,13 @@ build-asan: deps
 	@cmake -S . -B $(ASAN_BUILD) -DDF_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
 	@cmake --build $(ASAN_BUILD) -j $(JOBS)
 
-# The whole suite, then the whole suite again under ASan+UBSan.
+# The whole suite, then the whole suite again under ASan+UBSan, then every fuzz harness briefly
+# (a smoke: the long runs are `make fuzz`, docs/fuzzing.md).
 test: build build-asan
 	cd $(BUILD) && ctest --output-on-failure -j 2
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j 2
+	@$(MAKE) --no-print-directory fuzz-smoke
 
 test-unit: build
 	cd $(BUILD) && ctest --output-on-failure -L unit
