@@ -318,3 +318,32 @@ out:
     close(fd);
     return rc;
 }
+
+int df_write_file_atomic(const char *path, const char *tmp_path, const void *data, size_t len,
+                         mode_t mode)
+{
+    int rc = 0;
+    (void)unlink(tmp_path);
+    int fd = open(tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
+    if (fd < 0)
+        return -errno;
+    size_t off = 0;
+    while (off < len) {
+        ssize_t w = write(fd, (const char *)data + off, len - off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0) {
+            rc = -errno;
+            break;
+        }
+        off += (size_t)w;
+    }
+    if (rc == 0 && fsync(fd) < 0)
+        rc = -errno;
+    close(fd);
+    if (rc == 0 && rename(tmp_path, path) < 0)
+        rc = -errno;
+    if (rc < 0)
+        unlink(tmp_path);
+    return rc;
+}

@@ -67,6 +67,11 @@ int df_fs_free_bytes(const char *path, uint64_t *out) __attribute__((warn_unused
  * -errno / DF_ETOOBIG. */
 int df_read_file(const char *path, size_t max, char **out, size_t *len)
     __attribute__((warn_unused_result));
+/* Writes len bytes to path atomically: into tmp_path (whatever is there — a crash leftover, a
+ * planted symlink — is removed, never opened; O_EXCL|O_NOFOLLOW then makes a new regular file
+ * with `mode`), fsync, rename over path. 0 or -errno; tmp_path is gone on failure. */
+int df_write_file_atomic(const char *path, const char *tmp_path, const void *data, size_t len,
+                         mode_t mode) __attribute__((warn_unused_result));
 /* The same from an open descriptor, which it takes (closed on return, also on error). */
 int df_read_fd(int fd, size_t max, char **out, size_t *len) __attribute__((warn_unused_result));
 

@@ -660,21 +660,7 @@ static int write_secret(struct uploader *u)
         snprintf(u->secret + 2 * i, 3, "%02x", raw[i]);
     char *path = df_xasprintf("%s/%s", u->data_dir, DFGET_UPLOADER_SECRET_FILE);
     char *tmp = df_xasprintf("%s.%d.tmp", path, (int)getpid());
-    int rc = 0;
-    unlink(tmp);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        rc = -errno;
-        goto out;
-    }
-    if (write(fd, u->secret, DFGET_UPLOADER_SECRET_LEN) != DFGET_UPLOADER_SECRET_LEN)
-        rc = -EIO;
-    close(fd);
-    if (rc == 0 && rename(tmp, path) < 0)
-        rc = -errno;
-    if (rc < 0)
-        unlink(tmp);
-out:
+    int rc = df_write_file_atomic(path, tmp, u->secret, DFGET_UPLOADER_SECRET_LEN, 0600);
     free(path);
     free(tmp);
     return rc;

@@ -342,35 +342,7 @@ ok:;
 int sn_store_write_file(const char *path, const char *text)
 {
     char *tmp = df_xasprintf("%s.tmp", path);
-    int rc = 0;
-    /* Our own temp name: whatever is there (a crash leftover, a planted symlink) is removed,
-     * never opened; O_EXCL then guarantees a new regular file (it fails on any link). */
-    if (unlink(tmp) == 0)
-        DF_LOGD("store", "removed a leftover %s", tmp);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (fd < 0) {
-        rc = -errno;
-        goto out;
-    }
-    size_t len = strlen(text), off = 0;
-    while (off < len) {
-        ssize_t w = write(fd, text + off, len - off);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0) {
-            rc = -errno;
-            break;
-        }
-        off += (size_t)w;
-    }
-    if (rc == 0 && fsync(fd) < 0)
-        rc = -errno;
-    close(fd);
-    if (rc == 0 && rename(tmp, path) < 0)
-        rc = -errno;
-    if (rc < 0)
-        unlink(tmp);
-out:
+    int rc = df_write_file_atomic(path, tmp, text, strlen(text), 0600);
     free(tmp);
     return rc;
 }
