@@ -325,29 +325,9 @@ static void share_auth(struct dfd_swarm_job *j, const struct dfget_reg_reply *re
     if (j->port <= 0)
         return;
     int has_creds = df_redact_has_credentials(j->url, (const char *const *)j->headers, j->nheaders);
-    const char *mode = dfget_upctl_auth_mode(rep->is_piece_auth, rep->piece_key, has_creds);
-    if (!mode) {
-        DF_LOGW(MOD, "task %.16s…: registered with credentials and the supernode gave no piece "
-                "key: not serving this blob to peers", rep->task_id);
-        return;
-    }
-    char *url = dfget_upctl_auth_url(sw->local_ip, j->port, j->task_file, rep->task_id, mode,
-                                     rep->piece_key);
-    char *h[3];
-    int rc = dfget_upctl_auth_headers(sw->data_dir, h);
-    if (rc < 0) {
-        DF_LOGW(MOD, "no uploader secret in %s (%s): that blob's pieces stay closed to peers",
-                sw->data_dir, df_strerror(rc));
-        free(url);
-        return;
-    }
-    struct df_http_opts o = {.url = url, .headers = (const char *const *)h, .timeout_ms = 2000,
-                             .max_body = 256};
-    if (!df_http_req_start(sw->http, &o, NULL, NULL, on_auth_done, NULL, NULL))
-        DF_LOGW(MOD, "cannot send /auth for %s", j->task_file);
-    free(url);
-    free(h[0]);
-    free(h[1]);
+    /* fire and forget, like /client/finish: the job may end before the answer */
+    (void)dfget_upctl_auth_start(sw->http, sw->local_ip, j->port, j->task_file, sw->data_dir, rep,
+                                 has_creds, on_auth_done, NULL);
 }
 
 static void on_dl_done(const struct dfget_dl_result *res, void *arg)

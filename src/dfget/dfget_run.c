@@ -332,30 +332,10 @@ static void share_auth(struct run *r, const struct dfget_reg_reply *rep)
     /* a --filter'ed URL is signed: the signature is a credential too */
     int has_creds = df_redact_has_credentials(c->url, (const char *const *)c->headers, c->nheaders) ||
                     strcmp(r->task_url, c->url) != 0;
-    const char *mode = dfget_upctl_auth_mode(rep->is_piece_auth, rep->piece_key, has_creds);
-    if (!mode) {
-        DF_LOGW(MOD, "task %s: the download carries credentials and the supernode gave no piece "
-                "key: not serving its pieces to peers", rep->task_id);
-        return;
-    }
     if (r->auth_req)
         df_http_req_cancel(r->auth_req);
-    char *url = dfget_upctl_auth_url(r->local_ip, r->up_port, r->task_file, rep->task_id, mode,
-                                     rep->piece_key);
-    char *h[3];
-    int rc = dfget_upctl_auth_headers(r->data_dir, h);
-    if (rc < 0) {
-        DF_LOGW(MOD, "no uploader secret in %s (%s): pieces of %s stay closed to peers",
-                r->data_dir, df_strerror(rc), r->task_file);
-        free(url);
-        return;
-    }
-    struct df_http_opts o = {.url = url, .headers = (const char *const *)h, .timeout_ms = 2000,
-                             .connect_timeout_ms = 1000, .max_body = 256};
-    r->auth_req = df_http_req_start(r->http, &o, NULL, NULL, on_auth_done, r, NULL);
-    free(url);
-    free(h[0]);
-    free(h[1]);
+    r->auth_req = dfget_upctl_auth_start(r->http, r->local_ip, r->up_port, r->task_file,
+                                         r->data_dir, rep, has_creds, on_auth_done, r);
 }
 
 static void on_dl_done(const struct dfget_dl_result *res, void *arg)

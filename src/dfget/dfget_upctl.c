@@ -467,3 +467,34 @@ int dfget_upctl_auth_headers(const char *data_dir, char *h[3])
     h[1] = df_xasprintf("%s: %s", DFGET_UPLOADER_SECRET_HEADER, buf);
     return 0;
 }
+
+struct df_http_req *dfget_upctl_auth_start(struct df_http_client *http, const char *ip, int port,
+                                           const char *task_file, const char *data_dir,
+                                           const struct dfget_reg_reply *rep, int has_credentials,
+                                           void (*cb)(struct df_http_req *, int, long, void *),
+                                           void *arg)
+{
+    const char *mode = dfget_upctl_auth_mode(rep->is_piece_auth, rep->piece_key, has_credentials);
+    if (!mode) {
+        DF_LOGW("upctl", "task %s: the download carries credentials and the supernode gave no "
+                "piece key: %s stays closed to peers", rep->task_id, task_file);
+        return NULL;
+    }
+    char *h[3];
+    int rc = dfget_upctl_auth_headers(data_dir, h);
+    if (rc < 0) {
+        DF_LOGW("upctl", "no uploader secret in %s (%s): %s stays closed to peers", data_dir,
+                df_strerror(rc), task_file);
+        return NULL;
+    }
+    char *url = dfget_upctl_auth_url(ip, port, task_file, rep->task_id, mode, rep->piece_key);
+    struct df_http_opts o = {.url = url, .headers = (const char *const *)h, .timeout_ms = 2000,
+                             .connect_timeout_ms = 1000, .max_body = 256};
+    struct df_http_req *req = df_http_req_start(http, &o, NULL, NULL, cb, arg, NULL);
+    if (!req)
+        DF_LOGW("upctl", "cannot send /auth for %s: it stays closed to peers", task_file);
+    free(url);
+    free(h[0]);
+    free(h[1]);
+    return req;
+}

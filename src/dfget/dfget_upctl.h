@@ -63,6 +63,18 @@ char *dfget_upctl_auth_url(const char *ip, int port, const char *task_file, cons
  * the uploader is not ours or not started). */
 int dfget_upctl_auth_headers(const char *data_dir, char *h[3]) __attribute__((warn_unused_result));
 
+/* After a registration: starts GET /auth/<task_file> at the uploader on ip:port (the mode from
+ * dfget_upctl_auth_mode, the key from rep, the headers from dfget_upctl_auth_headers(data_dir)).
+ * Returns the request (cb runs as for df_http_req_start), or NULL after a log line saying why
+ * the file stays closed to peers (no mode, no secret, no request). */
+struct df_http_client;
+struct dfget_reg_reply;
+struct df_http_req *dfget_upctl_auth_start(struct df_http_client *http, const char *ip, int port,
+                                           const char *task_file, const char *data_dir,
+                                           const struct dfget_reg_reply *rep, int has_credentials,
+                                           void (*cb)(struct df_http_req *, int, long, void *),
+                                           void *arg);
+
 /* ---- blocking I/O ----------------------------------------------------------------------------- */
 
 struct dfget_upctl_opts {
