@@ -418,3 +418,13 @@ void df_http_server_set_timeout(struct df_http_server *s, int secs)
 {
     evhttp_set_timeout(s->http, secs);
 }
+
+const char *df_http_req_peer_ip(struct evhttp_request *req)
+{
+    struct evhttp_connection *conn = req ? evhttp_request_get_connection(req) : NULL;
+    char *addr = NULL;
+    ev_uint16_t port = 0;
+    if (conn)
+        evhttp_connection_get_peer(conn, &addr, &port);
+    return addr ? addr : "";
+}

@@ -92,6 +92,9 @@ void df_http_server_set_timeout(struct df_http_server *s, int secs);
 char *df_http_body_dup(struct evhttp_request *req, size_t *len);
 /* Request header (case-insensitive), NULL if absent. Borrowed from the request. */
 const char *df_http_req_header_in(struct evhttp_request *req, const char *name);
+/* Numeric address of the other end of req's connection ("" when unknown). Borrowed from the
+ * connection: valid while the request is. */
+const char *df_http_req_peer_ip(struct evhttp_request *req);
 
 /* Replies. Each sends the reply and releases the request (it must not be used afterwards). */
 void df_http_reply(struct evhttp_request *req, int status, const char *content_type,

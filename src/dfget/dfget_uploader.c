@@ -29,6 +29,7 @@
 
 #include "df_err.h"
 #include "df_http_client.h"
+#include "df_http_server.h"
 #include "df_listen.h"
 #include "df_log.h"
 #include "df_proto.h"
@@ -102,25 +103,11 @@ static void task_free(struct up_task *t)
     free(t);
 }
 
-/* Numeric address of the other end of req's connection into out ("" when unknown). */
-static void req_peer_ip(struct evhttp_request *req, char out[64])
-{
-    struct evhttp_connection *conn = evhttp_request_get_connection(req);
-    char *addr = NULL;
-    ev_uint16_t port = 0;
-    out[0] = '\0';
-    if (conn)
-        evhttp_connection_get_peer(conn, &addr, &port);
-    if (addr)
-        snprintf(out, 64, "%s", addr);
-}
-
 /* 1 when req comes from this host: its source address is the address it reached us at (or
  * loopback). Control requests that change who may read a file must come from here. */
 static int is_local_request(struct evhttp_request *req)
 {
-    char peer[64];
-    req_peer_ip(req, peer);
+    const char *peer = df_http_req_peer_ip(req);
     struct evhttp_connection *conn = evhttp_request_get_connection(req);
     struct bufferevent *bev = conn ? evhttp_connection_get_bufferevent(conn) : NULL;
     evutil_socket_t fd = bev ? bufferevent_getfd(bev) : -1;
@@ -180,8 +167,7 @@ static void on_file(struct evhttp_request *req, struct uploader *u)
         goto out;
     }
     if (t->auth != UP_AUTH_PUBLIC) {
-        char ip[64];
-        req_peer_ip(req, ip);
+        const char *ip = df_http_req_peer_ip(req);
         const char *why = "task file not open to peers yet";
         if (t->auth == UP_AUTH_TOKEN &&
             df_token_verify((const unsigned char(*)[DF_TOKEN_PUB_LEN])t->keys, t->nkeys,

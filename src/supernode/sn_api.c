@@ -177,20 +177,6 @@ static int is_form_body(struct evhttp_request *req, const char *body)
     return strchr(body, '=') != NULL;
 }
 
-/* The address the request came from, for binding tokens ("" when unknown). */
-static void request_peer_ip(struct evhttp_request *req, char out[64])
-{
-    struct evhttp_connection *conn = evhttp_request_get_connection(req);
-    char *addr = NULL;
-    ev_uint16_t port = 0;
-    out[0] = '\0';
-    if (conn) {
-        evhttp_connection_get_peer(conn, &addr, &port);
-        if (addr)
-            snprintf(out, 64, "%s", addr);
-    }
-}
-
 /* A registration whose bytes the origin gives only to whoever proves something: it carries
  * credentials (headers, URL userinfo), or its taskUrl drops query parameters (--filter: signed
  * URLs such as S3's), so that joiners with another signature, or none, map to the same task. */
@@ -367,8 +353,8 @@ static void h_register(struct df_http_call *call, void *arg)
         sn_req_reg_cleanup(&r);
         return;
     }
-    char src_ip[64];
-    request_peer_ip(call->req, src_ip);
+    char src_ip[64]; /* tokens are bound to it; copied: an admission outlives this call */
+    snprintf(src_ip, sizeof(src_ip), "%s", df_http_req_peer_ip(call->req));
     if (!needs_admission(t)) {
         register_admitted(s, t, &r, call->req, src_ip);
         return;

@@ -70,19 +70,11 @@ static void h_download(struct df_http_call *call, void *arg)
     if (sn_api_needs_token(s, t)) {
         /* Private task (or --peer-auth required): only clients the supernode admitted, with
          * the token it gave them, from the address they registered from. */
-        unsigned char pub[1][DF_TOKEN_PUB_LEN];
-        char ip[64] = "";
-        struct evhttp_connection *conn = evhttp_request_get_connection(req);
-        char *addr = NULL;
-        ev_uint16_t port = 0;
-        if (conn)
-            evhttp_connection_get_peer(conn, &addr, &port);
-        if (addr)
-            snprintf(ip, sizeof(ip), "%s", addr);
-        const char *why = "no key";
+        const char *ip = df_http_req_peer_ip(req);
+        const char *why = "no token";
         struct df_token_claims c;
-        if (df_token_pub_decode(s->token_pub, pub[0]) < 0 ||
-            df_token_verify(pub, 1, df_http_req_header_in(req, DF_TOKEN_HEADER), t->id, ip,
+        if (df_token_verify((const unsigned char(*)[DF_TOKEN_PUB_LEN])s->token_pub_raw, 1,
+                            df_http_req_header_in(req, DF_TOKEN_HEADER), t->id, ip,
                             (int64_t)time(NULL), &c, &why) < 0) {
             char msg[160];
             int n = snprintf(msg, sizeof(msg), "piece token refused: %s\n", why);

@@ -295,12 +295,8 @@ void sn_pull_shutdown(struct sn_server *s)
 static void renew_token(struct sn_server *s, struct sn_task *t, struct sn_peer *p,
                         struct evhttp_request *req, int64_t now_ms)
 {
-    struct evhttp_connection *conn = evhttp_request_get_connection(req);
-    char *addr = NULL;
-    ev_uint16_t port = 0;
-    if (conn)
-        evhttp_connection_get_peer(conn, &addr, &port);
-    if (!addr || !p->src_ip || !df_token_same_ip(addr, p->src_ip))
+    const char *addr = df_http_req_peer_ip(req);
+    if (!*addr || !p->src_ip || !df_token_same_ip(addr, p->src_ip))
         return;
     if (t->is_private &&
         (!p->creds || !sn_auth_is_still_allowed(s->auth, p->creds, t->id, s->cfg->origin_policy,

@@ -116,6 +116,10 @@ struct sn_server *sn_server_new(const struct sn_config *cfg, struct event_base *
     if (krc < 0)
         goto fail;
     df_token_key_public_b64(s->token_key, s->token_pub);
+    if (df_token_pub_decode(s->token_pub, s->token_pub_raw[0]) < 0) {
+        snprintf(err, DF_ERR_LEN, "cannot encode the peer-auth public key");
+        goto fail;
+    }
     s->auth = sn_auth_new(s->http, cfg->auth_ttl_ms);
     df_http_server_set_observer(s->api, on_http_reply, s);
     df_http_server_set_observer(s->dl, on_http_reply, s);

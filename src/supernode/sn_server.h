@@ -12,6 +12,7 @@
 #include "df_err.h"
 #include "sn_config.h"
 #include "sn_metrics.h"
+#include "df_token.h"
 #include "sn_task.h"
 
 struct event_base;
@@ -45,6 +46,7 @@ struct sn_server {
     struct event *hold_timer;      /* re-runs held pulls while there are any */
     struct df_token_key *token_key;/* signs piece tokens (df_token) */
     char token_pub[48];            /* its public key, base64url, handed out at registration */
+    unsigned char token_pub_raw[1][DF_TOKEN_PUB_LEN]; /* the same, raw: what the download port verifies with */
     struct sn_auth *auth;          /* origin checks of joiners of private tasks */
     struct sn_admit *admits;       /* registrations waiting for such a check */
     int nadmits;
