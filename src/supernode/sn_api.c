@@ -19,6 +19,7 @@
 #include "df_util.h"
 #include "sn_auth.h"
 #include "sn_cdn.h"
+#include "sn_limit.h"
 #include "sn_req.h"
 #include "sn_server.h"
 
@@ -250,6 +251,7 @@ static void register_admitted(struct sn_server *s, struct sn_task *t, struct sn_
         t->pending = pd;
         sn_task_ref(t);
     }
+    sn_registry_account(&s->reg, t);
     DF_LOGI("api", "register cid=%s ip=%s port=%d task=%s url=%s cdn=%s%s%s rootCAs=%zu", r->cid,
             r->ip, r->port, t->id, r->task_url, sn_cdn_status_name(t->cdn_status),
             t->is_private ? " private" : "", r->is_insecure ? " insecure" : "", r->nroot_cas);
@@ -294,6 +296,50 @@ static int needs_admission(const struct sn_task *t)
     return t->is_private; /* also when this registration would start the download again */
 }
 
+/* Admission limits (sn_limit.h), checked before a registration creates anything: the
+ * metadata budget for a new task or client, and the per-address rate of new origin downloads
+ * for a registration that would start one. Returns 0, or -1 after answering (503 / 429 with
+ * Retry-After; r cleaned up). */
+static int refuse_over_limits(struct sn_server *s, const struct sn_task *t, struct sn_reg_req *r,
+                              struct evhttp_request *req, const char *src_ip, int64_t now)
+{
+    char err[DF_ERR_LEN];
+    int status;
+    int64_t retry_ms;
+    int is_new = !t || !sn_task_peer_get(t, r->cid);
+    uint64_t want = sn_req_reg_bytes(r);
+    if (sn_limit_over_budget(s->reg.mem_bytes, want, s->cfg->max_metadata, is_new)) {
+        status = 503;
+        retry_ms = s->cfg->task_expire_ms; /* memory is given back as tasks expire */
+        snprintf(err, sizeof(err), "supernode metadata budget full (%llu of %llu bytes in use, "
+                 "--max-metadata): new %s refused", (unsigned long long)s->reg.mem_bytes,
+                 (unsigned long long)s->cfg->max_metadata, t ? "client" : "task");
+        s->metrics.refused_budget++;
+        goto refuse;
+    }
+    int is_trigger = !t || ((t->cdn_status == SN_CDN_WAITING || t->cdn_status == SN_CDN_FAILED) &&
+                            !t->cdn);
+    if (is_trigger && (retry_ms = sn_limit_take(s->limit, src_ip, now)) > 0) {
+        status = 429;
+        snprintf(err, sizeof(err), "too many new downloads from %s: at most %u per minute "
+                 "(--new-task-limit); retry in %lld s", src_ip, s->cfg->new_task_limit,
+                 (long long)((retry_ms + 999) / 1000));
+        s->metrics.refused_rate++;
+        goto refuse;
+    }
+    return 0;
+refuse:;
+    char ra[32];
+    snprintf(ra, sizeof(ra), "%lld", (long long)((retry_ms + 999) / 1000));
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", ra);
+    DF_LOGW("api", "registration of cid=%s from %s for %s refused: %s", r->cid, src_ip,
+            r->task_url, err);
+    s->metrics.dfgettasks_failed++;
+    df_http_reply_error(req, status, err);
+    sn_req_reg_cleanup(r);
+    return -1;
+}
+
 static void h_register(struct df_http_call *call, void *arg)
 {
     struct sn_server *s = arg;
@@ -330,6 +376,10 @@ static void h_register(struct df_http_call *call, void *arg)
         free(u);
         goto refuse;
     }
+    char src_ip[64]; /* tokens are bound to it; copied: an admission outlives this call */
+    snprintf(src_ip, sizeof(src_ip), "%s", df_http_req_peer_ip(call->req));
+    if (refuse_over_limits(s, t, &r, call->req, src_ip, now) < 0)
+        return;
     if (!t) {
         t = sn_registry_add(&s->reg, id, r.task_url, r.raw_url, r.md5, r.identifier,
                             sn_req_range_header(&r));
@@ -353,8 +403,6 @@ static void h_register(struct df_http_call *call, void *arg)
         sn_req_reg_cleanup(&r);
         return;
     }
-    char src_ip[64]; /* tokens are bound to it; copied: an admission outlives this call */
-    snprintf(src_ip, sizeof(src_ip), "%s", df_http_req_peer_ip(call->req));
     if (!needs_admission(t)) {
         register_admitted(s, t, &r, call->req, src_ip);
         return;
@@ -552,6 +600,7 @@ static void h_metrics(struct df_http_call *call, void *arg)
         by_status[t->cdn_status]++;
         peers += sn_map_size(t->clients);
     }
+    s->metrics.metadata_bytes = s->reg.mem_bytes;
     char *txt = sn_metrics_render(&s->metrics, by_status, peers);
     df_http_reply(call->req, 200, "text/plain; version=0.0.4; charset=utf-8", txt, strlen(txt));
     free(txt);

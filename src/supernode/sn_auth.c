@@ -336,6 +336,17 @@ struct sn_auth_creds *sn_auth_creds_new(const struct sn_auth_req *r)
     return c;
 }
 
+size_t sn_auth_creds_bytes(const struct sn_auth_creds *c)
+{
+    if (!c)
+        return 0;
+    size_t n = sizeof(*c) + strlen(c->url) + 1 + (c->nheaders + 1) * sizeof(char *) +
+               (c->ca_pem ? c->ca_pem_len + 1 : 0);
+    for (size_t i = 0; i < c->nheaders; i++)
+        n += strlen(c->headers[i]) + 1;
+    return n;
+}
+
 void sn_auth_creds_free(struct sn_auth_creds *c)
 {
     if (!c)

@@ -81,6 +81,8 @@ struct sn_auth_creds;
 /* Copies r's URL, headers and TLS settings (the CA bundle only for https). */
 struct sn_auth_creds *sn_auth_creds_new(const struct sn_auth_req *r);
 void sn_auth_creds_free(struct sn_auth_creds *c); /* NULL ok */
+/* Heap bytes held by c (the metadata budget, sn_limit.h); 0 for NULL. */
+size_t sn_auth_creds_bytes(const struct sn_auth_creds *c);
 /* 1 when the cache holds a live "allowed" answer for c. Else 0 and, at most once per
  * SN_AUTH_RECHECK_MS per client, a check starts in the background: its answer lands in the
  * cache, so a later call sees it. policy as in sn_auth_req. */

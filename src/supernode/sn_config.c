@@ -14,6 +14,7 @@
 #include "df_netpolicy.h"
 #include "df_proto.h"
 #include "df_util.h"
+#include "sn_limit.h"
 #include "sn_sched.h"
 
 enum {
@@ -23,6 +24,7 @@ enum {
     OPT_CONFIG, OPT_CONSOLE, OPT_BIND, OPT_VERSION, OPT_CDN_PATTERN, OPT_POOL, OPT_PROFILER,
     OPT_CDN_UP, OPT_PIECE_SIZE, OPT_PULL_HOLD, OPT_PEER_AUTH, OPT_PEER_KEY, OPT_TOKEN_TTL,
     OPT_AUTH_TTL, OPT_MAX_CONNS, OPT_HEADER_TIMEOUT,
+    OPT_NEW_TASK_LIMIT, OPT_MAX_METADATA,
 };
 
 static const struct option k_opts[] = {
@@ -57,6 +59,8 @@ static const struct option k_opts[] = {
     {"bind", required_argument, NULL, OPT_BIND},
     {"max-connections", required_argument, NULL, OPT_MAX_CONNS},
     {"header-timeout", required_argument, NULL, OPT_HEADER_TIMEOUT},
+    {"new-task-limit", required_argument, NULL, OPT_NEW_TASK_LIMIT},
+    {"max-metadata", required_argument, NULL, OPT_MAX_METADATA},
     {"version", no_argument, NULL, OPT_VERSION},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -73,6 +77,8 @@ void sn_config_init(struct sn_config *c)
     c->system_bandwidth_bps = 20ull << 20;
     c->up_limit = SN_SCHED_DEF_UP_LIMIT;
     c->down_limit = SN_SCHED_DEF_DOWN_LIMIT;
+    c->new_task_limit = SN_LIMIT_DEF_NEW_TASKS;
+    c->max_metadata = SN_LIMIT_DEF_MAX_METADATA;
     c->cdn_up_limit = 0; /* = the down-limit, resolved after parsing */
     c->pull_hold_ms = SN_CONFIG_DEF_PULL_HOLD_MS;
     c->token_ttl_ms = 15 * 60 * 1000;
@@ -174,13 +180,22 @@ void sn_config_usage(FILE *f)
             "                                      its hard limit at start)\n"
             "      --header-timeout duration       a connection must send a whole request within\n"
             "                                      this (default 10s)\n"
+            "      --new-task-limit int            new origin downloads (registrations of a task\n"
+            "                                      not in memory) one client address may start\n"
+            "                                      per minute, burst as many; IPv6 counted per\n"
+            "                                      /64; 0 = unlimited (default %d)\n"
+            "      --max-metadata size             memory for tasks and their clients (URLs,\n"
+            "                                      headers, digests, scheduling state); new\n"
+            "                                      tasks and clients beyond it get 503; 0 =\n"
+            "                                      unlimited (default %lluM)\n"
             "      --console                       also log to stderr\n"
             "  -D, --debug                         debug logging\n"
             "  -h, --help                          this help\n"
             "\n"
             "Rates: 123, 20K, 20M, 1G (binary units, optional B). Durations: 90s, 3m, 1h30m, 500ms.\n",
             SN_SCHED_DEF_UP_LIMIT, SN_SCHED_MAX_DOWN, SN_SCHED_DEF_DOWN_LIMIT,
-            SN_SCHED_DEF_CDN_UP_LIMIT);
+            SN_SCHED_DEF_CDN_UP_LIMIT, SN_LIMIT_DEF_NEW_TASKS,
+            (unsigned long long)(SN_LIMIT_DEF_MAX_METADATA >> 20));
 }
 
 static int parse_port(const char *s, uint16_t *out)
@@ -270,6 +285,7 @@ int sn_config_parse(struct sn_config *c, int argc, char **argv, char err[DF_ERR_
             break;
         const char *name = longidx >= 0 ? k_opts[longidx].name : "";
         int bad = 0;
+        int ival = 0;
         switch (ch) {
         case OPT_PORT: bad = parse_port(optarg, &c->port) < 0; break;
         case OPT_DOWNLOAD_PORT: bad = parse_port(optarg, &c->download_port) < 0; break;
@@ -307,6 +323,12 @@ int sn_config_parse(struct sn_config *c, int argc, char **argv, char err[DF_ERR_
             bad = parse_duration(optarg, &c->header_timeout_ms) < 0 ||
                   c->header_timeout_ms <= 0 || c->header_timeout_ms > 3600000;
             break;
+        case OPT_NEW_TASK_LIMIT:
+            bad = df_parse_int(optarg, &ival) < 0 || ival < 0 || ival > 1000000;
+            if (!bad)
+                c->new_task_limit = (uint32_t)ival;
+            break;
+        case OPT_MAX_METADATA: bad = df_parse_bytes(optarg, &c->max_metadata) < 0; break;
         case OPT_PEER_AUTH:
             bad = strcmp(optarg, "private") != 0 && strcmp(optarg, "required") != 0;
             c->is_peer_auth_required = strcmp(optarg, "required") == 0;

@@ -34,6 +34,9 @@ struct sn_config {
                                        Dragonfly 1.0's rule (df_proto_piece_size) */
     int max_conns;                  /* --max-connections per port; 0 = from the fd limit */
     int64_t header_timeout_ms;      /* --header-timeout; 0 = DF_LISTEN_HEADER_TIMEOUT_MS */
+    uint32_t new_task_limit;        /* --new-task-limit: new origin downloads per client
+                                       address per minute (sn_limit); 0 = unlimited */
+    uint64_t max_metadata;          /* --max-metadata: registry bytes (sn_limit); 0 = unlimited */
     int64_t pull_hold_ms;           /* how long a 602 pull of an idle client is held (0 = never) */
     int64_t fail_access_interval_ms;/* 3m: how long a 404/unreachable URL is refused */
     int64_t gc_initial_delay_ms;    /* 6s */

@@ -108,6 +108,16 @@ char *sn_metrics_render(const struct sn_metrics *m, const uint64_t tasks_by_stat
     counter(&o, "damselfly_supernode_admissions_refused_total",
             "Registrations to private tasks whose credentials the origin did not accept.",
             m->admissions_refused);
+    add(&o, "# HELP damselfly_supernode_registrations_refused_total Registrations refused by an "
+            "admission limit.\n"
+            "# TYPE damselfly_supernode_registrations_refused_total counter\n"
+            "damselfly_supernode_registrations_refused_total{limit=\"new_task_rate\"} %llu\n"
+            "damselfly_supernode_registrations_refused_total{limit=\"metadata_budget\"} %llu\n",
+        (unsigned long long)m->refused_rate, (unsigned long long)m->refused_budget);
+    add(&o, "# HELP damselfly_supernode_metadata_bytes Memory held for tasks and their clients "
+            "(estimate; --max-metadata bounds it).\n"
+            "# TYPE damselfly_supernode_metadata_bytes gauge\n"
+            "damselfly_supernode_metadata_bytes %llu\n", (unsigned long long)m->metadata_bytes);
     add(&o, "# HELP damselfly_supernode_scheduled_pieces_total Piece tasks handed out, by source.\n"
             "# TYPE damselfly_supernode_scheduled_pieces_total counter\n"
             "damselfly_supernode_scheduled_pieces_total{source=\"supernode\"} %llu\n"

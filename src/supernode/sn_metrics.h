@@ -22,6 +22,10 @@ struct sn_metrics {
     uint64_t upload_bytes;          /* bytes served on the download port */
     uint64_t pieces_token_refused;  /* download-port requests refused: no/bad piece token */
     uint64_t admissions_refused;    /* joiners of private tasks the origin did not accept */
+    uint64_t refused_rate;          /* registrations refused: --new-task-limit (429) */
+    uint64_t refused_budget;        /* registrations refused: --max-metadata (503) */
+    uint64_t metadata_bytes;        /* gauge, set by the caller before rendering: registry
+                                       bytes (sn_registry.mem_bytes) */
     uint64_t sched_cdn_pieces;      /* piece tasks handed out with the supernode as source */
     uint64_t sched_peer_pieces;     /* ... with a peer as source */
     uint64_t sched_stall_pieces;    /* supernode pieces given by the stall rule (duplicates) */

@@ -21,6 +21,19 @@
 #include "df_proto.h"
 #include "df_util.h"
 
+size_t sn_req_reg_bytes(const struct sn_reg_req *r)
+{
+    const char *strs[] = {r->super_node_ip, r->raw_url, r->task_url, r->cid, r->ip,
+                          r->host_name, r->path, r->version, r->md5, r->identifier,
+                          r->call_system};
+    size_t n = r->root_cas_len;
+    for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
+        n += strs[i] ? strlen(strs[i]) + 1 : 0;
+    for (size_t i = 0; i < r->nheaders; i++)
+        n += strlen(r->headers[i]) + 1;
+    return n;
+}
+
 void sn_req_reg_cleanup(struct sn_reg_req *r)
 {
     char **fields[] = {&r->super_node_ip, &r->raw_url, &r->task_url, &r->cid, &r->ip,

@@ -56,6 +56,9 @@ struct sn_reg_req {
 int sn_req_decode_registry(const char *body, size_t len, int is_form, struct sn_reg_req *r,
                            char err[DF_ERR_LEN]) __attribute__((warn_unused_result));
 void sn_req_reg_cleanup(struct sn_reg_req *r);
+/* Bytes of r's strings, headers and CA bundle: what the registry keeps at most when r creates
+ * a task and its client (the metadata budget's estimate before admission). Pure. */
+size_t sn_req_reg_bytes(const struct sn_reg_req *r);
 /* Value of header "Range" (exact key as Dragonfly 1.0 matches it, §3.1), trimmed; NULL if
  * none. Borrowed from r. */
 const char *sn_req_range_header(const struct sn_reg_req *r);

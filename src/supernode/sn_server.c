@@ -16,6 +16,7 @@
 #include "df_workpool.h"
 #include "sn_auth.h"
 #include "sn_cdn.h"
+#include "sn_limit.h"
 
 #define SN_API_MAX_BODY (1u << 20) /* registrations: < 1 KiB, ≤ ~350 KiB with rootCAs; → 413 */
 
@@ -55,6 +56,7 @@ void sn_server_gc(struct sn_server *s, int64_t now_ms)
                 sn_task_peer_remove(t, p);
             }
         }
+        sn_registry_account(&s->reg, t); /* peers removed anywhere since the last pass */
     }
 }
 
@@ -121,6 +123,7 @@ struct sn_server *sn_server_new(const struct sn_config *cfg, struct event_base *
         goto fail;
     }
     s->auth = sn_auth_new(s->http, cfg->auth_ttl_ms);
+    s->limit = sn_limit_new(cfg->new_task_limit);
     df_http_server_set_observer(s->api, on_http_reply, s);
     df_http_server_set_observer(s->dl, on_http_reply, s);
     df_http_server_set_timeout(s->dl, 300);
@@ -148,6 +151,7 @@ void sn_server_free(struct sn_server *s)
     if (s->cdn)
         sn_cdn_shutdown(s->cdn);
     sn_auth_free(s->auth);        /* before the HTTP client its checks use */
+    sn_limit_free(s->limit);
     df_http_client_free(s->http); /* after the CDN cancelled its requests */
     df_workpool_free(s->pool);    /* runs the last completions (they free dying jobs) */
     sn_cdn_free(s->cdn);

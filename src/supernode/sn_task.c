@@ -22,7 +22,11 @@ const char *sn_cdn_status_name(enum sn_cdn_status s)
     return "UNKNOWN";
 }
 
-void sn_registry_init(struct sn_registry *r) { r->tasks = sn_map_new(); }
+void sn_registry_init(struct sn_registry *r)
+{
+    r->tasks = sn_map_new();
+    r->mem_bytes = 0;
+}
 
 static void peer_free(struct sn_peer *p, struct sn_task *t)
 {
@@ -97,13 +101,63 @@ struct sn_task *sn_registry_add(struct sn_registry *r, const char *id, const cha
     t->clients = sn_map_new();
     sn_sched_task_init(&t->sched, 0);
     sn_map_put(r->tasks, t->id, t);
+    sn_registry_account(r, t);
     return t;
+}
+
+/* Per allocation: malloc's header and rounding, and a map entry's node. */
+#define ALLOC_OVERHEAD 16
+#define MAP_ENTRY_BYTES 64
+
+static size_t str_bytes(const char *s) { return s ? strlen(s) + 1 + ALLOC_OVERHEAD : 0; }
+
+size_t sn_peer_mem_bytes(const struct sn_peer *p)
+{
+    const char *strs[] = {p->cid, p->cid /* map key copy */, p->ip, p->host_name, p->path,
+                          p->version, p->super_node_ip, p->call_system, p->src_ip};
+    size_t n = sizeof(*p) + ALLOC_OVERHEAD + MAP_ENTRY_BYTES + sn_auth_creds_bytes(p->creds);
+    for (size_t i = 0; i < DF_ARRAY_LEN(strs); i++)
+        n += str_bytes(strs[i]);
+    /* the inline struct is counted above; add its heap bitmaps */
+    size_t sched = sn_sched_client_bytes(&p->sched);
+    return n + (sched > sizeof(p->sched) ? sched - sizeof(p->sched) : 0);
+}
+
+size_t sn_task_mem_bytes(const struct sn_task *t)
+{
+    const char *strs[] = {t->task_url, t->raw_url, t->md5, t->identifier, t->range_hdr,
+                          t->fail_reason, t->id /* map key copy */};
+    size_t n = sizeof(*t) + ALLOC_OVERHEAD + MAP_ENTRY_BYTES + sn_sched_task_bytes(&t->sched) +
+               (size_t)t->ndigests * sizeof(*t->digests) + t->nheaders * sizeof(char *) +
+               (t->ca_pem ? t->ca_pem_len + 1 + ALLOC_OVERHEAD : 0) +
+               sn_map_size(t->clients) * sizeof(void *); /* bucket array at load ≤ 1 */
+    for (size_t i = 0; i < DF_ARRAY_LEN(strs); i++)
+        n += str_bytes(strs[i]);
+    for (size_t i = 0; i < t->nheaders; i++)
+        n += str_bytes(t->headers[i]);
+    struct sn_map_iter it = {0};
+    const char *k;
+    void *v;
+    while (sn_map_next(t->clients, &it, &k, &v))
+        n += sn_peer_mem_bytes(v);
+    return n;
+}
+
+void sn_registry_account(struct sn_registry *r, struct sn_task *t)
+{
+    if (t->is_removed)
+        return;
+    size_t now = sn_task_mem_bytes(t);
+    r->mem_bytes = r->mem_bytes - t->mem_charged + now;
+    t->mem_charged = now;
 }
 
 void sn_registry_remove(struct sn_registry *r, struct sn_task *t)
 {
     if (t->is_removed)
         return;
+    r->mem_bytes -= t->mem_charged;
+    t->mem_charged = 0;
     sn_map_del(r->tasks, t->id);
     t->is_removed = 1;
     if (t->refs == 0)

@@ -80,6 +80,7 @@ struct sn_task {
     int needs_refetch;         /* the cache copy is bad: fetch it again when the job ends */
     uint32_t verified_piece;   /* last piece found intact, and when (de-duplicates reports) */
     int64_t verified_ms;
+    size_t mem_charged;        /* sn_task_mem_bytes at the last sn_registry_account */
     int is_private;            /* the registration that started the CDN carried credentials
                                   or a filtered (signed) URL:
                                   joiners are checked with the origin (sn_auth) and pieces need
@@ -108,6 +109,8 @@ struct sn_peer {
 
 struct sn_registry {
     struct sn_map *tasks;      /* id → struct sn_task */
+    uint64_t mem_bytes;        /* sum of mem_charged of the tasks in the map (the metadata
+                                  budget, sn_limit.h) */
 };
 
 void sn_registry_init(struct sn_registry *r);
@@ -118,7 +121,17 @@ struct sn_task *sn_registry_get(const struct sn_registry *r, const char *id);
 struct sn_task *sn_registry_add(struct sn_registry *r, const char *id, const char *task_url,
                                 const char *raw_url, const char *md5, const char *identifier,
                                 const char *range_hdr);
-/* Unlinks the task from the registry; it is freed now if refs == 0, else at the last unref. */
+/* Recomputes t's metadata bytes (sn_task_mem_bytes) and updates r->mem_bytes. Call after
+ * anything that grows or shrinks t (a registration, a GC pass); t must be in r. */
+void sn_registry_account(struct sn_registry *r, struct sn_task *t);
+/* Heap + inline bytes held for t and its clients: strings, headers, CA bundle, kept
+ * credentials, piece digests, scheduling state, map entries. An upper estimate (allocator
+ * overhead approximated per allocation). O(clients). */
+size_t sn_task_mem_bytes(const struct sn_task *t);
+/* The same for one client. */
+size_t sn_peer_mem_bytes(const struct sn_peer *p);
+/* Unlinks the task from the registry (and its bytes from r->mem_bytes); it is freed now if
+ * refs == 0, else at the last unref. */
 void sn_registry_remove(struct sn_registry *r, struct sn_task *t);
 size_t sn_registry_count(const struct sn_registry *r);
 
