@@ -93,6 +93,9 @@ char *dfd_metrics_render(const struct dfd_metrics *m, const struct dfd_auth_stat
                   blobs->mismatches);
         sb_printf(&b, "dragonfly_dfdaemon_blob_store_total{event=\"failure\"} %" PRIu64 "\n",
                   blobs->failures);
+        counter(&b, "blob_store_gc_runs_total", "Store clean-up passes completed or started");
+        sb_printf(&b, "dragonfly_dfdaemon_blob_store_gc_runs_total %" PRIu64 "\n",
+                  blobs->gc_runs);
         counter(&b, "blob_store_gc_deleted_total", "Files deleted by the store clean-up");
         sb_printf(&b, "dragonfly_dfdaemon_blob_store_gc_deleted_total %" PRIu64 "\n",
                   blobs->gc_deleted);

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Peers dying mid-transfer: 6 peers on a 128 MiB file, each limited to 16 MiB/s (-s) so the
-# transfer takes ~8 s and pieces are in flight from peer to peer all the time; 3 s in, 2 peers are
-# SIGKILLed together with their uploaders (cutting the piece fetches they were serving). The other
+# transfer takes ~8 s and pieces are in flight from peer to peer all the time; once they hold
+# 16 MiB each, 2 peers are SIGKILLed together with their uploaders (cutting the piece fetches they were serving). The other
 # 4 must finish (bounded) with correct outputs, without going to the origin themselves (the
 # supernode is alive: dead peers are scheduled around, not a reason to back-source).
 DF_PORT_MIN=${DF_PORT_MIN:-40000}
@@ -31,11 +31,19 @@ for p in "${PEERS[@]}"; do
 done
 t_start=$(date +%s.%N)
 
-check "3 s in (mid-transfer): SIGKILL ${VICTIMS[*]} and their uploaders"
-sleep 3
-for v in "${VICTIMS[@]}"; do
-  [ -n "$(uploader_pids "$v")" ] || fail "peer $v has no uploader process (dfget server with its --home) mid-transfer"
-done
+check "mid-transfer (each victim holds ≥ 16 MiB and serves it): SIGKILL ${VICTIMS[*]} and their uploaders"
+# The event, not a clock: both victims have an uploader and ≥ 16 MiB on disk (blocks actually
+# written in their work home; the data file is sparse). At 16 MiB/s the remaining 112 MiB take
+# ≥ 7 s, whatever the machine's load, so the kill right after lands mid-transfer.
+victims_mid() {
+  local v kib
+  for v in "${VICTIMS[@]}"; do
+    [ -n "$(uploader_pids "$v")" ] || return 1
+    kib=$(du -sk "$T/dfhome/$v/data" 2>/dev/null | awk '{ print $1 }')
+    [ "${kib:-0}" -ge 16384 ] || return 1
+  done
+}
+wait_until 60 victims_mid || fail "the victims did not reach 16 MiB with an uploader within 60 s"
 t_kill=$(date +%s.%N)
 kill_peers "${VICTIMS[@]}"
 for v in "${VICTIMS[@]}"; do
