@@ -17,6 +17,7 @@
 #include <yaml.h>
 
 #include "df_util.h"
+#include "dfget_config.h"
 
 #define DEFAULT_PORT 65001
 #define DEFAULT_RATELIMIT (20u * 1024 * 1024)
@@ -437,6 +438,7 @@ int dfd_config_parse_args(struct dfd_config *c, int argc, char **argv, char err[
         case OPT_NODE:
             set_str(&c->node, optarg);
             c->is_node_flag = 1;
+            c->node_source = "--node";
             break;
         case OPT_WORKHOME:
             set_str(&c->work_home, optarg);
@@ -743,6 +745,7 @@ static int parse_supernodes(struct yctx *y, struct dfd_config *c, yaml_node_t *n
         if (!v)
             return rc;
         set_str(&c->node, *v ? v : NULL);
+        c->node_source = c->node ? "the config file" : NULL;
         return 0;
     }
     if (n->type != YAML_SEQUENCE_NODE)
@@ -761,6 +764,7 @@ static int parse_supernodes(struct yctx *y, struct dfd_config *c, yaml_node_t *n
     }
     free(c->node);
     c->node = acc;
+    c->node_source = acc ? "the config file" : NULL;
     return 0;
 }
 
@@ -1001,6 +1005,48 @@ int dfd_config_load_file(struct dfd_config *c, char **ignored, char err[DF_ERR_L
         rc = dfd_config_parse_yaml(c, c->config_path, buf, n, ignored, err);
     }
     free(buf);
+    return rc;
+}
+
+int dfd_config_node_from_ini(struct dfd_config *c, const char *path, char err[DF_ERR_LEN])
+{
+    if (c->node)
+        return 0;
+    if (!path) {
+        path = getenv(DFGET_CONF_ENV);
+        if (!path || !*path)
+            path = DFGET_DEFAULT_CONF;
+    }
+    struct dfget_config dc;
+    dfget_config_init(&dc);
+    char why[DF_ERR_LEN] = "";
+    int rc = dfget_config_load_file(&dc, path, why);
+    if (rc == -EINVAL) {
+        snprintf(err, DF_ERR_LEN, "%s", why);
+        goto out;
+    }
+    if (rc < 0 || !dc.is_nodes_set || dc.nnodes == 0) {
+        rc = -ENOENT;
+        goto out;
+    }
+    size_t cap = 1, len = 0;
+    for (size_t i = 0; i < dc.nnodes; i++)
+        cap += strlen(dc.nodes[i].host) + 24;
+    char *list = df_xmalloc(cap);
+    list[0] = '\0';
+    for (size_t i = 0; i < dc.nnodes; i++) {
+        char hp[300];
+        dfget_config_hostport(dc.nodes[i].host, dc.nodes[i].port, hp, sizeof(hp));
+        len += (size_t)snprintf(list + len, cap - len, "%s%s", i ? "," : "", hp);
+        if (dc.nodes[i].weight > 1)
+            len += (size_t)snprintf(list + len, cap - len, "=%u", (unsigned)dc.nodes[i].weight);
+    }
+    set_str(&c->node, list);
+    free(list);
+    c->node_source = path;
+    rc = 0;
+out:
+    dfget_config_cleanup(&dc);
     return rc;
 }
 

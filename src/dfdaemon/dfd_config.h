@@ -50,6 +50,9 @@ struct dfd_config {
     uint64_t ratelimit_bps;   /* 20 MiB/s */
     int is_ratelimit_set;     /* set by --ratelimit or the config file (else the default) */
     char *node;               /* supernodes "h1:p1,h2:p2" or NULL; heap */
+    const char *node_source;  /* where node came from, for the log: "--node", "the config
+                                 file", or the INI file's path (borrowed: a literal, the
+                                 environment, or dfd_config_node_from_ini's path); NULL = none */
     char *work_home;          /* ~/.small-dragonfly; heap */
     char *localrepo;          /* <workHome>/dfdaemon/data unless set; heap */
     char *config_path;        /* file to read; heap */
@@ -110,6 +113,15 @@ int dfd_config_parse_yaml(struct dfd_config *c, const char *name, const char *te
 /* Reads c->config_path (missing default file → 0, nothing applied; missing explicit file,
  * unreadable or > DFD_CONFIG_MAX_BYTES → error) and applies it. */
 int dfd_config_load_file(struct dfd_config *c, char **ignored, char err[DF_ERR_LEN])
+    __attribute__((warn_unused_result));
+
+/* Supernodes from dfget's INI file, exactly as dfget reads them (`[node] address = h1,h2:8002`,
+ * port 8002 when absent), when neither --node nor `supernodes` in the YAML named any: the
+ * seed's dfclient container mounts /etc/dragonfly.conf and passes no --node. path: NULL =
+ * $DFGET_CONFIG or /etc/dragonfly.conf. Returns 0 (c->node set, or already set before),
+ * -ENOENT (no file, or no [node] address in it), -EINVAL with err filled (unreadable, bad
+ * address list). */
+int dfd_config_node_from_ini(struct dfd_config *c, const char *path, char err[DF_ERR_LEN])
     __attribute__((warn_unused_result));
 
 /* Final checks and derived values once flags and file are applied: registry URL shape,

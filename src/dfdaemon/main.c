@@ -1,6 +1,7 @@
 /* dfdaemon: flags + YAML config, logging (<workHome>/logs/dfdaemon.log), signals, event loop.
  * Start-up errors print one line on stderr and exit non-zero (codes as Dragonfly 1.0 §10.1:
  * 10 config, 11 work home, 14 port). Everything else lives in dfd_proxy.c. */
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,7 @@
 #include "df_util.h"
 #include "dfd_config.h"
 #include "dfd_proxy.h"
+#include "dfget_config.h"
 #include "dfget_uploader.h"
 
 enum { EXIT_CONFIG = 10, EXIT_HOME = 11, EXIT_PORT = 14 };
@@ -52,7 +54,7 @@ int main(int argc, char **argv)
         goto out;
     }
     if (action < 0 || dfd_config_load_file(&cfg, &ignored, err) < 0 ||
-        dfd_config_finish(&cfg, err) < 0) {
+        dfd_config_node_from_ini(&cfg, NULL, err) == -EINVAL || dfd_config_finish(&cfg, err) < 0) {
         fprintf(stderr, "dfdaemon: %s\n", err);
         goto out;
     }
@@ -69,6 +71,17 @@ int main(int argc, char **argv)
     df_log_set_console(cfg.is_verbose);
     if (ignored)
         DF_LOGW("main", "config keys accepted but not used by this dfdaemon: %s", ignored);
+    if (cfg.node) {
+        DF_LOGI("main", "supernodes %s (from %s)", cfg.node, cfg.node_source);
+    } else {
+        /* P2P silently never happening is the worst failure of a mirror: say it once, loudly */
+        DF_LOGW("main", "no supernode configured (--node, supernodes: in the config file, or "
+                "[node] address in %s): blobs go directly to the registry, nothing is shared",
+                getenv(DFGET_CONF_ENV) && *getenv(DFGET_CONF_ENV) ? getenv(DFGET_CONF_ENV)
+                                                                  : DFGET_DEFAULT_CONF);
+        fprintf(stderr, "dfdaemon: warning: no supernode configured: blobs go directly to the "
+                "registry (give --node or [node] address in /etc/dragonfly.conf)\n");
+    }
     if (dfd_config_write_ca_bundle(&cfg, err) < 0) {
         fprintf(stderr, "dfdaemon: %s\n", err);
         DF_LOGE("main", "%s", err);

@@ -6,7 +6,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -445,6 +447,57 @@ static void test_allow_entries(void **state)
     assert_int_equal(dfd_config_canon_host(".a", 2, out, sizeof(out)), -1);
 }
 
+/* The seed's dfclient: /etc/dragonfly.conf [node] address, no --node → the swarm is used. */
+static void test_node_from_ini(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/dfd-ini-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[64], err[DF_ERR_LEN];
+    snprintf(path, sizeof(path), "%s/dragonfly.conf", dir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("[node]\naddress = 192.0.2.3,sn2:9000=2,[2001:db8::1]\n", f);
+    fclose(f);
+    struct dfd_config c;
+    dfd_config_init(&c);
+    assert_int_equal(dfd_config_node_from_ini(&c, path, err), 0);
+    assert_string_equal(c.node, "192.0.2.3:8002,sn2:9000=2,[2001:db8::1]:8002");
+    assert_string_equal(c.node_source, path);
+    dfd_config_cleanup(&c);
+
+    /* --node (or the YAML) wins: the file is not even read */
+    dfd_config_init(&c);
+    char *argv[] = {"dfdaemon", "--node", "10.0.0.1:8002", NULL};
+    assert_int_equal(dfd_config_parse_args(&c, 3, argv, err), DFD_CONFIG_RUN);
+    assert_int_equal(dfd_config_node_from_ini(&c, path, err), 0);
+    assert_string_equal(c.node, "10.0.0.1:8002");
+    assert_string_equal(c.node_source, "--node");
+    dfd_config_cleanup(&c);
+
+    /* no file, or a file without [node] address: nothing configured */
+    dfd_config_init(&c);
+    char missing[80];
+    snprintf(missing, sizeof(missing), "%s/none.conf", dir);
+    assert_int_equal(dfd_config_node_from_ini(&c, missing, err), -ENOENT);
+    assert_null(c.node);
+    f = fopen(path, "w");
+    fputs("[other]\nkey = 1\n", f);
+    fclose(f);
+    assert_int_equal(dfd_config_node_from_ini(&c, path, err), -ENOENT);
+    assert_null(c.node);
+
+    /* a broken address list is an error naming it */
+    f = fopen(path, "w");
+    fputs("[node]\naddress = host:99999\n", f);
+    fclose(f);
+    assert_int_equal(dfd_config_node_from_ini(&c, path, err), -EINVAL);
+    assert_non_null(strstr(err, "99999"));
+    dfd_config_cleanup(&c);
+    unlink(path);
+    rmdir(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -453,7 +506,7 @@ int main(void)
         cmocka_unit_test(test_precedence),     cmocka_unit_test(test_yaml_errors),
         cmocka_unit_test(test_files_and_finish), cmocka_unit_test(test_norm_registry),
         cmocka_unit_test(test_gc),             cmocka_unit_test(test_allow),
-        cmocka_unit_test(test_allow_entries),
+        cmocka_unit_test(test_allow_entries),  cmocka_unit_test(test_node_from_ini),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
