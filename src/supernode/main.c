@@ -64,6 +64,10 @@ int main(int argc, char **argv)
         return 1;
     }
     df_log_set_console(cfg.is_console);
+    if (cfg.warnings) {
+        fprintf(stderr, "supernode: warning: %s\n", cfg.warnings);
+        DF_LOGW("main", "%s", cfg.warnings);
+    }
     if (cfg.config_path)
         DF_LOGW("main", "--config %s accepted but YAML is not parsed; use flags (also for "
                 "--origin-allow / --origin-deny)", cfg.config_path);

@@ -4,6 +4,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <getopt.h>
 #include <ifaddrs.h>
 #include <net/if.h>
@@ -99,7 +100,8 @@ void sn_config_cleanup(struct sn_config *c)
     df_netpolicy_free(c->origin_policy);
     c->origin_policy = NULL;
     free(c->peer_key_path);
-    c->home_dir = c->bind_addr = c->config_path = c->peer_key_path = NULL;
+    free(c->warnings);
+    c->home_dir = c->bind_addr = c->config_path = c->peer_key_path = c->warnings = NULL;
 }
 
 void sn_config_usage(FILE *f)
@@ -273,7 +275,92 @@ static int parse_ip(const char *s, char out[SN_IP_MAX])
     return 0;
 }
 
+static int parse_flags(struct sn_config *c, int argc, char **argv, char err[DF_ERR_LEN]);
+
+static void add_warning(struct sn_config *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void add_warning(struct sn_config *c, const char *fmt, ...)
+{
+    char line[DF_ERR_LEN];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    char *all = c->warnings ? df_xasprintf("%s; %s", c->warnings, line) : df_xstrdup(line);
+    free(c->warnings);
+    c->warnings = all;
+}
+
+/* Java supernode 0.3 properties (spec §8.1), as the seed's `docker run … supernode
+ * -Dsupernode.advertiseIp=…` passes them: the text after "-D". Rates are integers in MB/s
+ * (that supernode's unit). Returns 0, or -EINVAL with err naming the property for a known one
+ * with a bad value; unknown ones and the ones with no meaning here become warnings. */
+static int apply_property(struct sn_config *c, const char *prop, char err[DF_ERR_LEN])
+{
+    const char *eq = strchr(prop, '=');
+    size_t nlen = eq ? (size_t)(eq - prop) : strlen(prop);
+    const char *v = eq ? eq + 1 : "";
+    char name[64];
+    if (nlen >= sizeof(name) || strncmp(prop, "supernode.", 10) != 0) {
+        add_warning(c, "unknown property -D%.*s ignored", (int)(nlen < 80 ? nlen : 80), prop);
+        return 0;
+    }
+    memcpy(name, prop + 10, nlen - 10);
+    name[nlen - 10] = '\0';
+    int bad = 0, ival = 0;
+    if (strcmp(name, "advertiseIp") == 0) {
+        bad = parse_ip(v, c->advertise_ip) < 0;
+    } else if (strcmp(name, "totalLimit") == 0 || strcmp(name, "systemNeedRate") == 0) {
+        bad = df_parse_int(v, &ival) < 0 || ival < 0 || ival > 1000000;
+        if (!bad)
+            *(strcmp(name, "totalLimit") == 0 ? &c->max_bandwidth_bps
+                                              : &c->system_bandwidth_bps) = (uint64_t)ival << 20;
+    } else if (strcmp(name, "listenPort") == 0 || strcmp(name, "registerPort") == 0) {
+        bad = parse_port(v, &c->port) < 0;
+    } else if (strcmp(name, "downloadPort") == 0) {
+        bad = parse_port(v, &c->download_port) < 0;
+    } else if (strcmp(name, "homeDir") == 0 || strcmp(name, "baseHome") == 0) {
+        bad = v[0] != '/';
+        if (!bad) {
+            free(c->home_dir);
+            c->home_dir = df_xstrdup(v);
+        }
+    } else if (strcmp(name, "schedulerCorePoolSize") == 0 || strcmp(name, "dfgetPath") == 0 ||
+               strncmp(name, "cluster", 7) == 0) {
+        add_warning(c, "property -Dsupernode.%s has no effect in this supernode", name);
+    } else {
+        add_warning(c, "unknown property -Dsupernode.%s ignored", name);
+    }
+    if (bad) {
+        snprintf(err, DF_ERR_LEN, "invalid -Dsupernode.%s value '%.100s'", name, v);
+        return -EINVAL;
+    }
+    return 0;
+}
+
 int sn_config_parse(struct sn_config *c, int argc, char **argv, char err[DF_ERR_LEN])
+{
+    /* -D<name>=<value> properties first (a flag later on the line overrides them); getopt
+     * would read "-Dsupernode..." as -D -s -u -p ... */
+    char **av = df_xcalloc((size_t)argc + 1, sizeof(*av));
+    int ac = 0;
+    for (int i = 0; i < argc; i++) {
+        if (i > 0 && strncmp(argv[i], "-D", 2) == 0 && argv[i][2] != '\0' &&
+            strcmp(argv[i], "--") != 0) {
+            if (apply_property(c, argv[i] + 2, err) < 0) {
+                free(av);
+                return -EINVAL;
+            }
+            continue;
+        }
+        av[ac++] = argv[i];
+    }
+    int rc = parse_flags(c, ac, av, err);
+    free(av);
+    return rc;
+}
+
+static int parse_flags(struct sn_config *c, int argc, char **argv, char err[DF_ERR_LEN])
 {
     int rc = 0;
     optind = 0; /* full re-initialisation (GNU), so tests can parse several argvs */
@@ -372,7 +459,11 @@ int sn_config_parse(struct sn_config *c, int argc, char **argv, char err[DF_ERR_
             snprintf(err, DF_ERR_LEN, "option %s needs a value", argv[optind - 1]);
             return -EINVAL;
         default:
-            snprintf(err, DF_ERR_LEN, "unknown option %s (see --help)", argv[optind - 1]);
+            /* inside a group of short options argv[optind - 1] is not the culprit */
+            if (optopt > 0 && optopt < 256 && optopt != '?')
+                snprintf(err, DF_ERR_LEN, "unknown option -%c (see --help)", optopt);
+            else
+                snprintf(err, DF_ERR_LEN, "unknown option %s (see --help)", argv[optind - 1]);
             return -EINVAL;
         }
         if (bad) {

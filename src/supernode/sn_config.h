@@ -57,6 +57,8 @@ struct sn_config {
                                        hand out a fresh one after half of it */
     int64_t auth_ttl_ms;            /* --auth-ttl: how long the origin's answer to a client's
                                        credentials for a private task is reused (60s) */
+    char *warnings;                 /* "; "-joined notes for the log (ignored -D properties),
+                                       NULL when none; heap */
     int is_console;                 /* mirror logs to stderr */
     int is_debug;                   /* debug log level */
 };
@@ -70,7 +72,10 @@ enum sn_config_action {
 /* Fills defaults. */
 void sn_config_init(struct sn_config *c);
 void sn_config_cleanup(struct sn_config *c);
-/* Parses argv (getopt_long; resets optind itself). Returns an enum sn_config_action >= 0, or a
+/* Parses argv (getopt_long; resets optind itself). Java-era properties -Dsupernode.<name>=<value>
+ * (advertiseIp, totalLimit and systemNeedRate in MB/s, listenPort, downloadPort, homeDir or
+ * baseHome) are applied before the flags, wherever they stand; unknown properties are noted in
+ * c->warnings, not errors. Returns an enum sn_config_action >= 0, or a
  * negative code with err filled with one line ("invalid --port value 'x'", "unknown option
  * --foo"). Never prints. */
 int sn_config_parse(struct sn_config *c, int argc, char **argv, char err[DF_ERR_LEN])

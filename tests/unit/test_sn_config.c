@@ -366,6 +366,62 @@ static void test_origin_policy(void **state)
     sn_config_cleanup(&c);
 }
 
+/* The seed's `docker run … supernode -Dsupernode.advertiseIp=…` (Java-era properties). */
+static void test_properties(void **state)
+{
+    (void)state;
+    struct sn_config c;
+    char err[DF_ERR_LEN] = "";
+    char *argv[] = {"supernode", "-Dsupernode.advertiseIp=192.0.2.103",
+                    "-Dsupernode.totalLimit=100", "-Dsupernode.systemNeedRate=10",
+                    "-Dsupernode.listenPort=9002", "-Dsupernode.downloadPort=9001",
+                    "-Dsupernode.homeDir=/data/sn", "-D", "--up-limit", "3", NULL};
+    assert_int_equal(parse(&c, err, 10, argv), SN_CONFIG_RUN);
+    assert_string_equal(c.advertise_ip, "192.0.2.103");
+    assert_int_equal(c.max_bandwidth_bps, 100ull << 20);
+    assert_int_equal(c.system_bandwidth_bps, 10ull << 20);
+    assert_int_equal(c.port, 9002);
+    assert_int_equal(c.download_port, 9001);
+    assert_string_equal(c.home_dir, "/data/sn");
+    assert_true(c.is_debug); /* a bare -D is still --debug */
+    assert_int_equal(c.up_limit, 3);
+    assert_null(c.warnings);
+    sn_config_cleanup(&c);
+
+    /* a flag after a property wins; Java's baseHome is homeDir */
+    char *argv2[] = {"supernode", "-Dsupernode.listenPort=9002", "--port", "9100",
+                     "-Dsupernode.baseHome=/x", NULL};
+    assert_int_equal(parse(&c, err, 5, argv2), SN_CONFIG_RUN);
+    assert_int_equal(c.port, 9100);
+    assert_string_equal(c.home_dir, "/x");
+    sn_config_cleanup(&c);
+
+    /* unknown and meaningless properties are warnings, not failures */
+    char *argv3[] = {"supernode", "-Dsupernode.dfgetPath=/usr/local/bin/dfget",
+                     "-Dsupernode.nosuch=1", "-Dother.key=2", NULL};
+    assert_int_equal(parse(&c, err, 4, argv3), SN_CONFIG_RUN);
+    assert_non_null(c.warnings);
+    assert_non_null(strstr(c.warnings, "dfgetPath has no effect"));
+    assert_non_null(strstr(c.warnings, "unknown property -Dsupernode.nosuch"));
+    assert_non_null(strstr(c.warnings, "unknown property -Dother.key"));
+    sn_config_cleanup(&c);
+
+    /* a known property with a bad value is an error naming it */
+    char *argv4[] = {"supernode", "-Dsupernode.totalLimit=fast", NULL};
+    assert_true(parse(&c, err, 2, argv4) < 0);
+    assert_string_equal(err, "invalid -Dsupernode.totalLimit value 'fast'");
+    sn_config_cleanup(&c);
+    char *argv5[] = {"supernode", "-Dsupernode.advertiseIp=", NULL};
+    assert_true(parse(&c, err, 2, argv5) < 0);
+    sn_config_cleanup(&c);
+
+    /* an unknown short option is named itself, never argv[0] */
+    char *argv6[] = {"/usr/local/bin/supernode", "-Dx", "-q", NULL};
+    assert_true(parse(&c, err, 3, argv6) < 0);
+    assert_string_equal(err, "unknown option -q (see --help)");
+    sn_config_cleanup(&c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -378,6 +434,7 @@ int main(void)
         cmocka_unit_test(test_pull_hold),
         cmocka_unit_test(test_usage_lists_new_flags),
         cmocka_unit_test(test_origin_policy),
+        cmocka_unit_test(test_properties),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
