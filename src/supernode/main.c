@@ -28,7 +28,7 @@ int main(int argc, char **argv)
     char err[DF_ERR_LEN] = "";
     int rc = 1;
     sn_config_init(&cfg);
-    int action = sn_config_parse(&cfg, argc, argv, err);
+    int action = sn_config_load(&cfg, argc, argv, err);
     if (action < 0) {
         fprintf(stderr, "supernode: %s\n", err);
         sn_config_cleanup(&cfg);
@@ -43,11 +43,6 @@ int main(int argc, char **argv)
         printf("supernode version %s (damselfly)\n", DF_VERSION);
         sn_config_cleanup(&cfg);
         return 0;
-    }
-    if (cfg.config_path && access(cfg.config_path, R_OK) != 0) {
-        fprintf(stderr, "supernode: cannot read config file %s\n", cfg.config_path);
-        sn_config_cleanup(&cfg);
-        return 1;
     }
     if (!cfg.advertise_ip[0])
         sn_config_detect_ip(cfg.advertise_ip);
@@ -69,8 +64,8 @@ int main(int argc, char **argv)
         DF_LOGW("main", "%s", cfg.warnings);
     }
     if (cfg.config_path)
-        DF_LOGW("main", "--config %s accepted but YAML is not parsed; use flags (also for "
-                "--origin-allow / --origin-deny)", cfg.config_path);
+        DF_LOGI("main", "config file %s: %zu settings (flags override them)", cfg.config_path,
+                cfg.config_settings);
 
     /* connection guards of both ports (df_listen): fd limit up to the hard limit, then the
      * per-port connection limit defaults to a share of it */

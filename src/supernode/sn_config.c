@@ -16,6 +16,7 @@
 #include "df_proto.h"
 #include "df_util.h"
 #include "sn_limit.h"
+#include "sn_yaml.h"
 #include "sn_sched.h"
 
 enum {
@@ -173,8 +174,9 @@ void sn_config_usage(FILE *f)
             "      --task-expire-time duration     idle time after which a task leaves memory\n"
             "                                      (default 3m)\n"
             "      --peer-gc-delay duration        delay before a down peer is removed (default 3m)\n"
-            "      --config string                 config file path; accepted, YAML is not parsed\n"
-            "                                      (default \"/etc/dragonfly/supernode.yml\")\n"
+            "      --config string                 Dragonfly 1.x supernode.yml (section base:); flags\n"
+            "                                      override it (default\n"
+            "                                      \"/etc/dragonfly/supernode.yml\", when present)\n"
             "      --cdn-pattern string            only \"local\" is supported (default \"local\")\n"
             "      --max-connections int           concurrent connections per port; more evict\n"
             "                                      unfinished requests or are closed (default:\n"
@@ -194,7 +196,10 @@ void sn_config_usage(FILE *f)
             "  -D, --debug                         debug logging\n"
             "  -h, --help                          this help\n"
             "\n"
-            "Rates: 123, 20K, 20M, 1G (binary units, optional B). Durations: 90s, 3m, 1h30m, 500ms.\n",
+            "Rates: 123, 20K, 20M, 1G (binary units, optional B). Durations: 90s, 3m, 1h30m, 500ms.\n"
+            "Java-era properties are accepted too: -Dsupernode.advertiseIp=IP,\n"
+            "-Dsupernode.totalLimit=MB/s, -Dsupernode.systemNeedRate=MB/s, -Dsupernode.listenPort,\n"
+            "-Dsupernode.downloadPort, -Dsupernode.homeDir (others are ignored with a warning).\n",
             SN_SCHED_DEF_UP_LIMIT, SN_SCHED_MAX_DOWN, SN_SCHED_DEF_DOWN_LIMIT,
             SN_SCHED_DEF_CDN_UP_LIMIT, SN_LIMIT_DEF_NEW_TASKS,
             (unsigned long long)(SN_LIMIT_DEF_MAX_METADATA >> 20));
@@ -276,6 +281,7 @@ static int parse_ip(const char *s, char out[SN_IP_MAX])
 }
 
 static int parse_flags(struct sn_config *c, int argc, char **argv, char err[DF_ERR_LEN]);
+static void finish(struct sn_config *c);
 
 static void add_warning(struct sn_config *c, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -340,8 +346,22 @@ static int apply_property(struct sn_config *c, const char *prop, char err[DF_ERR
 
 int sn_config_parse(struct sn_config *c, int argc, char **argv, char err[DF_ERR_LEN])
 {
-    /* -D<name>=<value> properties first (a flag later on the line overrides them); getopt
-     * would read "-Dsupernode..." as -D -s -u -p ... */
+    /* The config file's settings first (as flags: one validator), then the -D<name>=<value>
+     * properties, then the flags, so a later source overrides an earlier one. getopt would
+     * read "-Dsupernode..." as -D -s -u -p ..., hence the properties are taken out first. */
+    if (c->npreset) {
+        char **pv = df_xcalloc(c->npreset + 2, sizeof(*pv));
+        pv[0] = argv[0];
+        memcpy(pv + 1, c->preset, c->npreset * sizeof(*pv));
+        char why[DF_ERR_LEN] = "";
+        int prc = parse_flags(c, (int)c->npreset + 1, pv, why);
+        free(pv);
+        if (prc < 0) {
+            snprintf(err, DF_ERR_LEN, "%s: %s", c->config_path ? c->config_path
+                                                               : SN_CONFIG_DEFAULT_FILE, why);
+            return -EINVAL;
+        }
+    }
     char **av = df_xcalloc((size_t)argc + 1, sizeof(*av));
     int ac = 0;
     for (int i = 0; i < argc; i++) {
@@ -357,6 +377,52 @@ int sn_config_parse(struct sn_config *c, int argc, char **argv, char err[DF_ERR_
     }
     int rc = parse_flags(c, ac, av, err);
     free(av);
+    if (rc >= 0)
+        finish(c);
+    return rc;
+}
+
+int sn_config_load(struct sn_config *c, int argc, char **argv, char err[DF_ERR_LEN])
+{
+    int action = sn_config_parse(c, argc, argv, err);
+    if (action != SN_CONFIG_RUN)
+        return action;
+    int is_explicit = c->config_path != NULL;
+    char *path = df_xstrdup(is_explicit ? c->config_path : SN_CONFIG_DEFAULT_FILE);
+    char *text = NULL, *warnings = NULL, **args = NULL;
+    size_t len = 0, nargs = 0;
+    int rc = df_read_file(path, 1u << 20, &text, &len);
+    if (rc == -ENOENT && !is_explicit) {
+        rc = action; /* Dragonfly: a missing default file is fine */
+        goto out;
+    }
+    if (rc < 0) {
+        snprintf(err, DF_ERR_LEN, "cannot read config file %s: %s", path,
+                 rc == DF_ETOOBIG ? "larger than 1 MiB" : strerror(-rc));
+        rc = -EINVAL;
+        goto out;
+    }
+    if (sn_yaml_args(path, text, len, &args, &nargs, &warnings, err) < 0) {
+        rc = -EINVAL;
+        goto out;
+    }
+    /* again from the defaults, with the file's settings under the command line's */
+    sn_config_cleanup(c);
+    sn_config_init(c);
+    c->config_path = df_xstrdup(path);
+    c->preset = args;
+    c->npreset = nargs;
+    rc = sn_config_parse(c, argc, argv, err);
+    c->preset = NULL;
+    c->npreset = 0;
+    c->config_settings = nargs;
+    if (warnings)
+        add_warning(c, "%s", warnings);
+out:
+    sn_yaml_args_free(args, nargs);
+    free(warnings);
+    free(text);
+    free(path);
     return rc;
 }
 
@@ -471,6 +537,18 @@ static int parse_flags(struct sn_config *c, int argc, char **argv, char err[DF_E
             return -EINVAL;
         }
     }
+    if (optind < argc) {
+        if (strcmp(argv[optind], "version") == 0 && optind + 1 == argc)
+            return SN_CONFIG_VERSION;
+        snprintf(err, DF_ERR_LEN, "unexpected argument '%s' (see --help)", argv[optind]);
+        return -EINVAL;
+    }
+    return rc;
+}
+
+/* Derived values once the file, the properties and the flags are applied. */
+static void finish(struct sn_config *c)
+{
     /* The supernode's flows must keep pace with the origin, and a receiver gives each of its
      * down-limit flows about an equal share of its link: fewer supernode flows leave its
      * uplink idle (the swarm falls behind the origin), more make each new piece leave it
@@ -484,13 +562,6 @@ static int parse_flags(struct sn_config *c, int argc, char **argv, char err[DF_E
     df_netpolicy_add_own_port(c->origin_policy, c->download_port);
     int brc = df_netpolicy_add_own_addr_str(c->origin_policy, c->bind_addr);
     DF_ASSERT(brc == 0); /* parse_ip validated it */
-    if (optind < argc) {
-        if (strcmp(argv[optind], "version") == 0 && optind + 1 == argc)
-            return SN_CONFIG_VERSION;
-        snprintf(err, DF_ERR_LEN, "unexpected argument '%s' (see --help)", argv[optind]);
-        return -EINVAL;
-    }
-    return rc;
 }
 
 uint64_t sn_config_origin_bps(const struct sn_config *c)

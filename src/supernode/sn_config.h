@@ -1,7 +1,8 @@
 /* Supernode configuration: Dragonfly 1.0 flags (spec §8.1) parsed with getopt_long into a
- * struct sn_config. Parsing is pure (no I/O) apart from sn_config_detect_ip().
- * --config is accepted but the YAML file is not parsed (a missing explicit file is an error,
- * as in Dragonfly; a present one is ignored with a warning by main). */
+ * struct sn_config, over the settings of Dragonfly 1.x's supernode.yml (sn_yaml: --config, or
+ * /etc/dragonfly/supernode.yml when present) and the Java-era -Dsupernode.* properties.
+ * Precedence: defaults < file < properties < flags. sn_config_parse is pure; sn_config_load
+ * reads the file; sn_config_detect_ip and sn_config_add_local_addrs look at the host. */
 #ifndef SN_CONFIG_H
 #define SN_CONFIG_H
 
@@ -22,7 +23,12 @@ struct sn_config {
     char *home_dir;                 /* /home/admin/supernode; heap */
     char advertise_ip[SN_IP_MAX];   /* bare literal, no brackets; "" until resolved */
     char *bind_addr;                /* "::" (dual-stack, falls back to 0.0.0.0); heap */
-    char *config_path;              /* --config value or NULL; heap */
+    char *config_path;              /* --config value, or the default file when it was read,
+                                       else NULL; heap */
+    size_t config_settings;         /* settings taken from that file */
+    char **preset;                  /* sn_config_load only: the file's settings as flags,
+                                       parsed before argv; borrowed */
+    size_t npreset;
     uint64_t max_bandwidth_bps;     /* 200 MiB/s */
     uint64_t system_bandwidth_bps;  /* 20 MiB/s; origin cap = max - system (0 → unlimited) */
     int up_limit;                   /* concurrent uploads per peer (SN_SCHED_DEF_UP_LIMIT) */
@@ -63,6 +69,8 @@ struct sn_config {
     int is_debug;                   /* debug log level */
 };
 
+#define SN_CONFIG_DEFAULT_FILE "/etc/dragonfly/supernode.yml"
+
 enum sn_config_action {
     SN_CONFIG_RUN = 0,   /* start the server */
     SN_CONFIG_HELP = 1,  /* --help: print sn_config_usage and exit 0 */
@@ -79,6 +87,12 @@ void sn_config_cleanup(struct sn_config *c);
  * negative code with err filled with one line ("invalid --port value 'x'", "unknown option
  * --foo"). Never prints. */
 int sn_config_parse(struct sn_config *c, int argc, char **argv, char err[DF_ERR_LEN])
+    __attribute__((warn_unused_result));
+/* sn_config_parse over the YAML file named by --config (a missing or broken one is an error),
+ * else /etc/dragonfly/supernode.yml when it exists (a broken one is an error). c must be
+ * freshly initialised. Blocking file I/O. Same returns as sn_config_parse; err names the file
+ * and line for YAML errors. */
+int sn_config_load(struct sn_config *c, int argc, char **argv, char err[DF_ERR_LEN])
     __attribute__((warn_unused_result));
 /* Writes the --help text (every flag with its default) to f. */
 void sn_config_usage(FILE *f);
