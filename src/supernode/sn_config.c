@@ -357,8 +357,11 @@ int sn_config_parse(struct sn_config *c, int argc, char **argv, char err[DF_ERR_
         int prc = parse_flags(c, (int)c->npreset + 1, pv, why);
         free(pv);
         if (prc < 0) {
-            snprintf(err, DF_ERR_LEN, "%s: %s", c->config_path ? c->config_path
-                                                               : SN_CONFIG_DEFAULT_FILE, why);
+            /* a long path may cut the message: fine, it still names both */
+            if (snprintf(err, DF_ERR_LEN, "%s: %s", c->config_path ? c->config_path
+                                                                   : SN_CONFIG_DEFAULT_FILE,
+                         why) < 0)
+                err[0] = '\0';
             return -EINVAL;
         }
     }
