@@ -69,9 +69,9 @@ def norm_msg(line):
     rest = parts[3] if len(parts) > 3 else line
     rest = re.sub(r"[0-9a-f]{16,}", "<id>", rest)
     rest = re.sub(r"/tmp/[^ ]*", "<path>", rest)
-    rest = re.sub(r"HTTP (\d{3})", r"HTTP_\1", rest)
-    rest = re.sub(r"\d+(\.\d+)?", "N", rest)
-    rest = re.sub(r"HTTP_N", "HTTP ", rest).replace("HTTP_", "HTTP ")
+    # numbers become N, except HTTP status codes
+    parts = re.split(r"(HTTP \d{3})", rest)
+    rest = "".join(x if i % 2 else re.sub(r"\d+(\.\d+)?", "N", x) for i, x in enumerate(parts))
     return rest.strip()[:150]
 
 
@@ -232,7 +232,11 @@ def main():
         rb, rr2 = fit(rw)
         fb, fr2 = fit(fw)
         pids = sorted(set(s["pid"] for s in sl))
+        # baseline: median RSS over the first and the last 5 min of the window (spikes do not count)
+        b0 = [mib(s["rss"]) for s in sl if w0 <= s["t"] <= w0 + min(300, win / 4)]
+        b1 = [mib(s["rss"]) for s in sl if churn_end - min(300, win / 4) <= s["t"] <= churn_end]
         return {
+            "base0": statistics.median(b0) if b0 else None, "base1": statistics.median(b1) if b1 else None,
             "key": key, "pids": len(pids), "first": s0["t"], "last": sc["t"],
             "rss0": mib(s0["rss"]), "rssmax": mib(max(s["rss"] for s in sl)), "rsse": mib(se["rss"]),
             "rssc": mib(sc["rss"]), "rslope": rb, "rr2": rr2,
@@ -244,8 +248,9 @@ def main():
         }
 
     def climbing(st):
-        rs = st["rslope"] is not None and st["rslope"] > 2.0 and (st["rr2"] or 0) > 0.6 \
-            and (st["rdelta"] or 0) > 1.0
+        rs = (st["rslope"] is not None and st["rslope"] > 2.0 and (st["rr2"] or 0) > 0.6
+              and (st["rdelta"] or 0) > 1.0) or \
+             (st["base0"] is not None and st["base1"] is not None and st["base1"] - st["base0"] > 1.0)
         fs = st["fslope"] is not None and st["fslope"] > 3.0 and (st["fr2"] or 0) > 0.6
         return rs, fs
 
@@ -265,8 +270,8 @@ def main():
     label = {"supernode": "supernode", "dfdaemon": "dfdaemon", "dfd-uploader": "dfdaemon's uploader",
              "uploader": "uploader (stable host)", "origin": "origin.py (harness)",
              "registry": "docker-registry (harness)"}
-    tbl = ["| daemon | pids | RSS MiB start / max / churn end / after cool-down | RSS slope, last %d min (MiB/h, R²) | fds start / max / churn end / after cool-down | fd slope (/h, R²) | threads max | CPU s | climbing? |" % round(win / 60),
-           "|---|---|---|---|---|---|---|---|---|"]
+    tbl = ["| daemon | pids | RSS MiB start / max / churn end / after cool-down | RSS median, first / last %d min of the window | RSS slope, last %d min (MiB/h, R²) | fds start / max / churn end / after cool-down | fd slope (/h, R²) | threads max | CPU s | climbing? |" % (round(min(300, win / 4) / 60), round(win / 60)),
+           "|---|---|---|---|---|---|---|---|---|---|"]
     flags = []
     for (role, name), st in main_rows:
         rs, fs = climbing(st)
@@ -277,9 +282,9 @@ def main():
             c.append("fds")
         if c and role not in ("origin", "registry"):
             flags.append((role, name, st, c))
-        tbl.append("| %s %s | %d | %.1f / %.1f / %.1f / %.1f%s | %s (%s) | %d / %d / %d / %d%s | %s (%s) | %d | %s | %s |" % (
+        tbl.append("| %s %s | %d | %.1f / %.1f / %.1f / %.1f%s | %s / %s | %s (%s) | %d / %d / %d / %d%s | %s (%s) | %d | %s | %s |" % (
             label.get(role, role), name, st["pids"], st["rss0"], st["rssmax"], st["rsse"], st["rssc"],
-            "" if st["alive_end"] else " (gone)",
+            "" if st["alive_end"] else " (gone)", f1(st["base0"], "%.2f"), f1(st["base1"], "%.2f"),
             f1(st["rslope"], "%+.2f"), f1(st["rr2"], "%.2f"), st["fd0"], st["fdmax"], st["fde"], st["fdc"],
             "" if st["alive_end"] else " (gone)", f1(st["fslope"], "%+.1f"), f1(st["fr2"], "%.2f"),
             st["thrmax"], f1(st["cpu"]), ", ".join(c) if c else "no"))
@@ -396,7 +401,7 @@ set key outside right top
 set xrange [0:%(xmax).2f]
 set arrow 1 from %(ce).2f, graph 0 to %(ce).2f, graph 1 nohead dt 2 lc rgb '#444444'
 set lmargin 10
-set rmargin 34
+set rmargin 36
 set ylabel 'RSS (MiB)'
 set yrange [*:*]
 plot %(rss)s
@@ -406,7 +411,7 @@ set ylabel 'count'
 set y2label 'machine CPU busy %%'
 set y2range [0:105]
 set y2tics
-plot '%(fm)s' u 1:2 w l lw 2 lc rgb '#d62728' t 'supernode tasks', '%(fm)s' u 1:3 w l lw 2 lc rgb '#1f77b4' t 'supernode peers', '%(fm)s' u 1:5 w steps lc rgb '#2ca02c' t 'uploaders alive', '%(fm)s' u 1:6 w steps lc rgb '#ff7f0e' t 'dfget runs', '%(fm)s' u 1:4 axes x1y2 w l lw 1 dt 3 lc rgb '#000000' t 'machine CPU busy %% (right)'
+plot '%(fm)s' u 1:2 w l lw 2 lc rgb '#d62728' t 'supernode tasks', '%(fm)s' u 1:3 w l lw 2 lc rgb '#1f77b4' t 'supernode peers', '%(fm)s' u 1:5 w steps lc rgb '#2ca02c' t 'uploaders alive', '%(fm)s' u 1:6 w steps lc rgb '#ff7f0e' t 'dfget runs', '%(fm)s' u 1:4 axes x1y2 w l lw 1 dt 3 lc rgb '#000000' t 'CPU busy %% (right)'
 unset y2tics
 unset y2label
 set ylabel 'event'
@@ -507,7 +512,7 @@ unset multiplot
         last_m.get("sn_tasks", "—"), last_m.get("sn_peers", "—")))
     w("| supernode GC: tasks / peers dropped (total) | %s / %s |" % (last_m.get("sn_gc_tasks", "—"), last_m.get("sn_gc_peers", "—")))
     w("| churning hosts' uploaders alive after the cool-down (expected 0: idle 2 min) | %d |" % churny_alive_end)
-    w("| zombie dfget processes seen in a sample (max) | %d |" % zmax)
+    w("| zombie dfget processes seen in a sample (max; an exited run not yet reaped is one too) | %d |" % zmax)
     w("")
     if reasons or pull_reasons:
         w("Failures (first error line of the dfget output / the puller's line):")
@@ -518,8 +523,9 @@ unset multiplot
     w("## Daemons: RSS and open fds")
     w("")
     w("Start = first sample; churn end = t=%.0f s; after cool-down = last sample (t=%.0f s); slope = least "
-      "squares over t=%.0f–%.0f s; \"climbing\" = RSS slope > 2 MiB/h with R² > 0.6 and > 1 MiB gained in "
-      "the window, or fd slope > 3/h with R² > 0.6. (gone) = the process was no longer there at the end." % (
+      "squares over t=%.0f–%.0f s (the window); the medians ignore short spikes; \"climbing\" = RSS slope > "
+      "2 MiB/h with R² > 0.6 and > 1 MiB gained in the window, or the last median > 1 MiB above the first, "
+      "or fd slope > 3/h with R² > 0.6. (gone) = the process was no longer there at the end." % (
           churn_end, t_last, max(0, w0), churn_end))
     w("")
     md.extend(tbl)
