@@ -61,6 +61,17 @@ void sn_cdn_free(struct sn_cdn *c); /* NULL ok */
  * or -EALREADY when a job is running. on_ready runs later (never from inside this call). */
 int sn_cdn_trigger(struct sn_cdn *c, struct sn_task *t) __attribute__((warn_unused_result));
 
+/* Repairs the cache copy of piece n of t, found bad on disk (sn_verify): a CDN job (task
+ * RUNNING, then SUCCESS) fetches only that piece again with Range + If-Range, writes it in
+ * place and announces it once it matches the digest stored for it. Pieces other than n stay
+ * served meanwhile; the caller drops n from the supernode's pieces before calling. If the
+ * cache no longer matches the task's digests, or the origin changed (200 instead of 206, or
+ * bytes that differ from the stored digest), the job downloads the whole file instead. t must
+ * be SUCCESS with a known length and no job running. Returns 0 (on_ready runs when the job
+ * ends), -EINVAL (not SUCCESS, n out of range), -EALREADY or DF_ECANCELED like sn_cdn_trigger. */
+int sn_cdn_repair_piece(struct sn_cdn *c, struct sn_task *t, uint32_t n)
+    __attribute__((warn_unused_result));
+
 /* Path of the task's data file (heap). */
 char *sn_cdn_data_path(const struct sn_cdn *c, const char *id);
 /* Removes the task's cache files (DELETE ?full=true): renamed away at once, unlinked on the
