@@ -1,7 +1,8 @@
 /* Loop-thread half of the CDN: one job per task download. trigger → prepare (worker: read
  * .meta, choose fresh / revalidate / resume) → one origin GET (conditional or ranged when the
  * cache allows) → body chunks queued and handed to the worker one batch at a time → finalize
- * (worker) → task SUCCESS or FAILED. The origin's response headers decide the task geometry,
+ * (worker) → task SUCCESS or FAILED. A 304 instead goes through re-verification (scrub) and,
+ * for bad pieces, ranged repair requests. The origin's response headers decide the task geometry,
  * which is what pending registrations wait for (sn_cdn_ready_cb). */
 #include "sn_cdn.h"
 

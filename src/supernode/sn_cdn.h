@@ -1,8 +1,10 @@
 /* Passive CDN: fetches a task's file from its origin exactly once (libcurl via df_http_client,
  * streamed), cuts it into wrapped pieces written at n*P in the cache file, digests each piece
  * and hands it to the scheduler the moment it is on disk; reuses the cache after a restart or
- * a task GC through one conditional GET (304 → hit), resumes interrupted downloads with
- * Range + If-Range. Formats: sn_store.h. Design notes: docs/internals/cdn-cache.md.
+ * a task GC through one conditional GET (304 → hit; each piece is re-hashed against its stored
+ * digest before it is served again, bad ones are fetched again alone with Range + If-Range),
+ * resumes interrupted downloads with Range + If-Range. Formats: sn_store.h. Design notes:
+ * docs/internals/cdn-cache.md.
  *
  * Threading: API and callbacks on the loop thread. Disk writes, hashing, meta/digest file I/O
  * and cache scans run on the df_workpool; per task at most one worker job runs at a time, and
