@@ -42,12 +42,6 @@ struct sn_cdn {
 };
 
 static void kick(struct sn_cdn_job *j);
-/* re-verification and repair, "---- re-verification and piece repair" below */
-static void scrub_begin(struct sn_cdn_job *j);
-static void scrub_submit(struct sn_cdn_job *j);
-static void repair_start(struct sn_cdn_job *j);
-static int repair_on_headers(struct sn_cdn_job *j, struct df_http_req *req);
-static void repair_on_eof(struct sn_cdn_job *j);
 
 struct sn_cdn *sn_cdn_new(struct event_base *base, struct df_workpool *pool,
                           struct df_http_client *http, struct sn_metrics *metrics,
@@ -214,7 +208,14 @@ static void finish_success(struct sn_cdn_job *j)
 
 /* ---- worker completions ----------------------------------------------------------------- */
 
+/* re-verification and repair, "---- re-verification and piece repair" below */
 static void repair_apply_done(struct sn_cdn_job *j);
+static void scrub_begin(struct sn_cdn_job *j);
+static void scrub_submit(struct sn_cdn_job *j);
+static void repair_start(struct sn_cdn_job *j);
+static int repair_on_headers(struct sn_cdn_job *j, struct df_http_req *req);
+static void repair_on_eof(struct sn_cdn_job *j);
+
 static void apply_done_pieces(struct sn_cdn_job *j)
 {
     if (j->mode == SN_CDN_MODE_REPAIR) { /* compared with the stored digests first */
