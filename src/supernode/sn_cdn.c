@@ -1,7 +1,8 @@
 /* Loop-thread half of the CDN: one job per task download. trigger → prepare (worker: read
  * .meta, choose fresh / revalidate / resume) → one origin GET (conditional or ranged when the
  * cache allows) → body chunks queued and handed to the worker one batch at a time → finalize
- * (worker) → task SUCCESS or FAILED. The origin's response headers decide the task geometry,
+ * (worker) → task SUCCESS or FAILED. A 304 instead goes through re-verification (scrub) and,
+ * for bad pieces, ranged repair requests. The origin's response headers decide the task geometry,
  * which is what pending registrations wait for (sn_cdn_ready_cb). */
 #include "sn_cdn.h"
 
@@ -130,6 +131,9 @@ static void job_free(struct sn_cdn_job *j)
     free(j->w_meta_json);
     free(j->w_done);
     free(j->fin_digests);
+    free(j->s_bad);
+    free(j->bad);
+    free(j->ranges);
     free(j);
 }
 
@@ -193,7 +197,10 @@ static void finish_success(struct sn_cdn_job *j)
     t->fail_reason = NULL;
     t->fail_http_status = 0;
     DF_LOGI("cdn", "task %s: CDN %s, %lld bytes, %u pieces of %u, md5 %s, %lld ms", t->id,
-            j->is_hit ? "cache hit (304)" : "download complete", (long long)t->http_length,
+            j->mode == SN_CDN_MODE_REPAIR ? "cache reused, bad pieces repaired"
+            : j->is_hit                    ? "cache hit (304)"
+                                           : "download complete",
+            (long long)t->http_length,
             (unsigned)t->sched.total, (unsigned)t->piece_size, t->real_md5,
             (long long)(df_now_ms() - j->started_ms));
     job_end(j);
@@ -201,8 +208,20 @@ static void finish_success(struct sn_cdn_job *j)
 
 /* ---- worker completions ----------------------------------------------------------------- */
 
+/* re-verification and repair, "---- re-verification and piece repair" below */
+static void repair_apply_done(struct sn_cdn_job *j);
+static void scrub_begin(struct sn_cdn_job *j);
+static void scrub_submit(struct sn_cdn_job *j);
+static void repair_start(struct sn_cdn_job *j);
+static int repair_on_headers(struct sn_cdn_job *j, struct df_http_req *req);
+static void repair_on_eof(struct sn_cdn_job *j);
+
 static void apply_done_pieces(struct sn_cdn_job *j)
 {
+    if (j->mode == SN_CDN_MODE_REPAIR) { /* compared with the stored digests first */
+        repair_apply_done(j);
+        return;
+    }
     for (size_t i = 0; i < j->w_ndone; i++) {
         if (sn_task_piece_done(j->task, j->w_done[i].n, &j->w_done[i].d) < 0) {
             job_fail(j, 0, 0, "piece %u out of range for %s", (unsigned)j->w_done[i].n, j->raw_url);
@@ -307,10 +326,21 @@ static void kick(struct sn_cdn_job *j)
         df_workpool_submit(c->pool, sn_cdn_io_batch, on_batch_done, j);
         return;
     }
+    if (j->s_next < j->s_end) {
+        scrub_submit(j);
+        return;
+    }
     if (!j->is_eof)
         return;
+    if (j->mode == SN_CDN_MODE_REPAIR) {
+        repair_on_eof(j);
+        return;
+    }
     if (j->is_hit) {
-        finish_success(j);
+        if (j->nbad) /* the re-verification found bad pieces: fetch just those */
+            repair_start(j);
+        else
+            finish_success(j);
         return;
     }
     if (!j->is_headers_done || !j->w_piece_size) {
@@ -377,8 +407,8 @@ static void store_validators(struct sn_cdn_job *j, struct df_http_req *req)
     j->last_modified = df_xstrdup(lm ? lm : "");
 }
 
-/* "bytes a-b/total" → a and total (total -1 for "*"). */
-static int parse_content_range(const char *s, uint64_t *start, int64_t *total)
+/* "bytes a-b/total" → a, b and total (total -1 for "*"). */
+static int parse_content_range(const char *s, uint64_t *start, uint64_t *end, int64_t *total)
 {
     if (!s || strncasecmp(s, "bytes ", 6) != 0)
         return -EINVAL;
@@ -389,7 +419,7 @@ static int parse_content_range(const char *s, uint64_t *start, int64_t *total)
         return -EINVAL;
     *dash = '\0';
     *slash = '\0';
-    if (df_parse_u64(buf, start) < 0)
+    if (df_parse_u64(buf, start) < 0 || df_parse_u64(dash + 1, end) < 0)
         return -EINVAL;
     if (strcmp(slash + 1, "*") == 0) {
         *total = -1;
@@ -414,7 +444,10 @@ static int on_headers(struct df_http_req *req, long status, void *arg)
     j->is_headers_done = 1;
     if (status == 304 && j->mode == SN_CDN_MODE_REVALIDATE) {
         sn_task_set_geometry(t, j->meta.http_length, j->meta.piece_size);
-        announce_pre(j);
+        if (j->is_rescanned)
+            announce_pre(j);
+        else
+            scrub_begin(j); /* pieces are announced as they are found intact */
         if (!j->real_md5[0])
             memcpy(j->real_md5, j->meta.real_md5, sizeof(j->real_md5));
         if (!j->real_sha256[0])
@@ -425,10 +458,12 @@ static int on_headers(struct df_http_req *req, long status, void *arg)
         return 0;
     }
     int64_t clen = df_http_req_content_length(req);
+    if (status == 206 && j->mode == SN_CDN_MODE_REPAIR)
+        return repair_on_headers(j, req);
     if (status == 206 && j->mode == SN_CDN_MODE_RESUME) {
-        uint64_t start;
+        uint64_t start, end;
         int64_t total;
-        if (parse_content_range(df_http_req_header(req, "Content-Range"), &start, &total) < 0 ||
+        if (parse_content_range(df_http_req_header(req, "Content-Range"), &start, &end, &total) < 0 ||
             start != j->start_raw || total != j->meta.http_length) {
             job_fail(j, (int)status, 0, "origin answered the resume request for %s with a "
                      "mismatching Content-Range", j->raw_url);
@@ -445,6 +480,12 @@ static int on_headers(struct df_http_req *req, long status, void *arg)
             j->w_reset = 1; /* cache stale or resume refused: start over with this body */
             j->start_raw = 0;
             sn_task_reset_pieces(t);
+        }
+        if (j->mode == SN_CDN_MODE_REPAIR) {
+            DF_LOGW("cdn", "task %s: the origin answered the repair request with %ld (If-Range "
+                    "failed: %s changed); downloading the whole file", t->id, status, j->raw_url);
+            j->mode = SN_CDN_MODE_FRESH;
+            j->w_raw_end = 0;
         }
         uint32_t P = t->piece_size ? t->piece_size : sn_config_piece_size(j->cdn->piece_setting, clen);
         sn_task_set_geometry(t, clen, P);
@@ -512,6 +553,8 @@ static int on_data(struct df_http_req *req, const void *data, size_t len, void *
     }
     j->q_bytes += len;
     j->cdn->metrics->origin_bytes += len;
+    if (j->mode == SN_CDN_MODE_REPAIR)
+        j->cdn->metrics->cdn_repair_bytes += len;
     if (j->cdn->is_limited) {
         int64_t wait = df_ratelimit_take(&j->cdn->rl, now, len);
         if (wait > 0)
@@ -529,7 +572,10 @@ static void on_done(struct df_http_req *req, int err, long status, void *arg)
     const char *et = df_http_req_errtext(req);
     if (!et || !*et)
         et = df_strerror(err);
-    if (err < 0 && !j->fail_reason && df_http_req_is_denied(req)) {
+    if (j->is_repair_stale) {
+        /* our own abort (a repaired piece differs from its digest): kick() starts the fresh
+         * download, this is no failure */
+    } else if (err < 0 && !j->fail_reason && df_http_req_is_denied(req)) {
         /* The origin policy refused the address (first hop or a redirect) before connecting:
          * the reason names the rule. Blocks the URL like a connection failure. */
         job_fail(j, 0, 1, "not fetching %s: %s", j->raw_url, et);
@@ -579,6 +625,17 @@ static void start_request(struct sn_cdn_job *j)
         hdrs[nh++] = extra[0] = df_xasprintf("Range: bytes=%llu-", (unsigned long long)j->start_raw);
         hdrs[nh++] = extra[1] = df_xasprintf(
             "If-Range: %s", j->meta.etag[0] ? j->meta.etag : j->meta.last_modified);
+    } else if (j->mode == SN_CDN_MODE_REPAIR) {
+        /* If-Range needs a strong validator (RFC 9110 13.1.5): a weak ETag gives way to the
+         * Last-Modified date; with neither, the origin sends 200 and we download it all. */
+        const char *v = j->meta.etag[0] && strncmp(j->meta.etag, "W/", 2) != 0
+                            ? j->meta.etag
+                            : j->meta.last_modified;
+        hdrs[nh++] = extra[0] = df_xasprintf("Range: bytes=%llu-%llu",
+                                             (unsigned long long)j->start_raw,
+                                             (unsigned long long)(j->w_raw_end - 1));
+        if (v[0])
+            hdrs[nh++] = extra[1] = df_xasprintf("If-Range: %s", v);
     }
     hdrs[nh] = NULL;
     struct df_http_opts o = {
@@ -603,6 +660,239 @@ static void start_request(struct sn_cdn_job *j)
     }
 }
 
+/* ---- re-verification and piece repair ---------------------------------------------------
+ * A complete cache reused after a restart or a task GC (304) is not trusted blindly: each piece
+ * is re-hashed on the worker pool (sn_cdn_scrub.c) and announced only once it matches the
+ * digest stored when it was cut, in piece order, batch by batch, so the first pieces are
+ * served while the rest are still being read. Pieces that differ are collected; after the scan
+ * they are fetched again with Range + If-Range (adjacent ones coalesced, sn_repair), written at
+ * n*P by the ordinary batch writer, hashed, and announced if they match the stored digest. A
+ * 200 instead of 206 (the origin changed), or a repaired piece that differs from its stored
+ * digest (changed under the same validators), turns the job into a fresh download. sn_verify
+ * uses the same repair for a piece a client reported bad (sn_cdn_repair_piece). */
+
+static void scrub_begin(struct sn_cdn_job *j)
+{
+    j->s_next = 0;
+    j->s_end = j->npre;
+    j->s_bad = df_xcalloc(j->npre ? j->npre : 1, 1);
+    kick(j); /* is_eof is 0 here (headers callback): kick cannot end the job */
+}
+
+static void on_scrub_done(void *arg);
+
+static void scrub_submit(struct sn_cdn_job *j)
+{
+    j->s_from = j->s_next;
+    j->is_worker_busy = 1;
+    df_workpool_submit(j->cdn->pool, sn_cdn_scrub_run, on_scrub_done, j);
+}
+
+static void bad_add(struct sn_cdn_job *j, uint32_t n)
+{
+    if (j->nbad == j->capbad) {
+        j->capbad = j->capbad ? j->capbad * 2 : 8;
+        j->bad = df_xrealloc(j->bad, j->capbad * sizeof(*j->bad));
+    }
+    j->bad[j->nbad++] = n;
+}
+
+static void on_scrub_done(void *arg)
+{
+    struct sn_cdn_job *j = arg;
+    j->is_worker_busy = 0;
+    if (j->is_dying) {
+        job_free(j);
+        return;
+    }
+    struct sn_task *t = j->task;
+    struct sn_metrics *mt = j->cdn->metrics;
+    for (uint32_t n = j->s_from; n < j->s_to; n++) {
+        mt->cdn_recheck_pieces++;
+        if (!j->s_bad[n]) {
+            if (sn_task_piece_done(t, n, &j->pre[n]) < 0)
+                DF_LOGW("cdn", "task %s: cached piece %u out of range", t->id, (unsigned)n);
+            continue;
+        }
+        mt->cdn_recheck_bad++;
+        bad_add(j, n);
+        DF_LOGE("cdn", "task %s: piece %u of the cache file %s differs from its stored digest "
+                "(re-verified before serving it again): not served, fetching it again from the "
+                "origin", t->id, (unsigned)n, j->paths.data);
+    }
+    j->s_next = j->s_to;
+    if (j->s_next >= j->s_end && j->nbad == 0)
+        DF_LOGI("cdn", "task %s: %u cached pieces re-verified, all intact", t->id,
+                (unsigned)j->s_end);
+    kick(j);
+}
+
+/* Resets what one origin transfer leaves behind, before the job's next request. Only with no
+ * request and no worker job running. */
+static void transfer_reset(struct sn_cdn_job *j)
+{
+    DF_ASSERT(!j->req && !j->is_worker_busy);
+    chunks_free(j->q_head);
+    j->q_head = j->q_tail = NULL;
+    j->q_bytes = 0;
+    j->status = 0;
+    j->is_headers_done = 0;
+    j->is_eof = 0;
+    j->is_paused = 0;
+    j->abort_code = 0;
+    j->w_ndone = 0;
+}
+
+/* The cache cannot be repaired piece by piece: download the whole file again from offset 0
+ * (piece size kept; the .meta says not finished from the first write on). is_changed: the
+ * origin's content changed, so the peers' copies are stale too and every holding is forgotten;
+ * otherwise only the supernode stops serving until the pieces are on disk again. */
+static void restart_fresh(struct sn_cdn_job *j, int is_changed)
+{
+    transfer_reset(j);
+    j->is_hit = 0;
+    j->is_repair_stale = 0;
+    j->mode = SN_CDN_MODE_FRESH;
+    j->w_reset = 1;
+    j->w_raw_end = 0;
+    j->start_raw = 0;
+    j->s_next = j->s_end = 0;
+    j->nbad = 0;
+    if (is_changed)
+        sn_task_reset_pieces(j->task);
+    else
+        sn_sched_cdn_drop(&j->task->sched, UINT32_MAX);
+    DF_LOGW("cdn", "task %s: fresh download of %s", j->id, j->raw_url);
+    start_request(j);
+}
+
+static void repair_next(struct sn_cdn_job *j)
+{
+    const struct sn_repair_range *r = &j->ranges[j->cur_range];
+    transfer_reset(j);
+    j->w_cur = r->first;
+    j->w_fill = 0;
+    j->w_started = 0;
+    j->w_raw = r->raw_start;
+    j->w_raw_end = r->raw_end + 1;
+    j->start_raw = r->raw_start;
+    char what[48];
+    if (r->count == 1)
+        snprintf(what, sizeof(what), "piece %u", (unsigned)r->first);
+    else
+        snprintf(what, sizeof(what), "pieces %u-%u", (unsigned)r->first,
+                 (unsigned)(r->first + r->count - 1));
+    DF_LOGI("cdn", "task %s: fetching %s again from the origin (bytes %llu-%llu, range %d of %d)",
+            j->id, what, (unsigned long long)r->raw_start, (unsigned long long)r->raw_end,
+            j->cur_range + 1, j->nranges);
+    start_request(j);
+}
+
+static void repair_start(struct sn_cdn_job *j)
+{
+    struct sn_repair_range r[SN_REPAIR_MAX_RANGES];
+    int nr = sn_repair_plan(j->bad, j->nbad, j->meta.piece_size, j->meta.http_length, r,
+                            SN_REPAIR_MAX_RANGES);
+    if (nr <= 0) {
+        DF_LOGW("cdn", "task %s: %u bad cache pieces %s: not repairing piece by piece", j->id,
+                (unsigned)j->nbad, nr == -E2BIG ? "in too many runs" : "cannot be fetched by range");
+        restart_fresh(j, 0);
+        return;
+    }
+    free(j->ranges);
+    j->ranges = df_xmalloc((size_t)nr * sizeof(*j->ranges));
+    memcpy(j->ranges, r, (size_t)nr * sizeof(*r));
+    j->nranges = nr;
+    j->cur_range = 0;
+    j->mode = SN_CDN_MODE_REPAIR;
+    j->is_hit = 0;
+    j->w_piece_size = j->meta.piece_size;
+    j->w_http_length = j->meta.http_length;
+    repair_next(j);
+}
+
+static int repair_on_headers(struct sn_cdn_job *j, struct df_http_req *req)
+{
+    uint64_t start, end;
+    int64_t total, clen = df_http_req_content_length(req);
+    if (parse_content_range(df_http_req_header(req, "Content-Range"), &start, &end, &total) < 0 ||
+        start != j->start_raw || end + 1 != j->w_raw_end || total != j->meta.http_length ||
+        (clen >= 0 && (uint64_t)clen != end - start + 1)) {
+        job_fail(j, 206, 0, "origin answered the repair request for %s with a mismatching "
+                 "Content-Range", j->raw_url);
+        return DF_EORIGIN;
+    }
+    return 0;
+}
+
+/* Batch completion of a repair transfer: a piece is announced only if what the origin sent
+ * again hashes to the digest stored for it. */
+static void repair_apply_done(struct sn_cdn_job *j)
+{
+    struct sn_task *t = j->task;
+    for (size_t i = 0; i < j->w_ndone && !j->is_repair_stale; i++) {
+        const struct sn_cdn_done_piece *d = &j->w_done[i];
+        const struct sn_piece_digest *want = d->n < j->npre ? &j->pre[d->n] : NULL;
+        if (!want || memcmp(d->d.sha256, want->sha256, sizeof(want->sha256)) != 0 ||
+            memcmp(d->d.md5, want->md5, sizeof(want->md5)) != 0 ||
+            d->d.wrapped_len != want->wrapped_len) {
+            DF_LOGW("cdn", "task %s: piece %u fetched again differs from its stored digest: %s "
+                    "changed under the same validators", t->id, (unsigned)d->n, j->raw_url);
+            j->is_repair_stale = 1;
+            j->abort_code = DF_ECANCELED; /* the next on_data ends the transfer */
+            break;
+        }
+        if (sn_task_piece_done(t, d->n, want) < 0)
+            continue; /* cannot happen: d->n < npre == piece total */
+        j->cdn->metrics->cdn_pieces_repaired++;
+        j->nrepaired++;
+        DF_LOGI("cdn", "task %s: piece %u repaired from the origin", t->id, (unsigned)d->n);
+    }
+    j->w_ndone = 0;
+}
+
+static void repair_on_eof(struct sn_cdn_job *j)
+{
+    if (j->is_repair_stale) {
+        restart_fresh(j, 1);
+        return;
+    }
+    const struct sn_repair_range *r = &j->ranges[j->cur_range];
+    if (!j->fail_reason && j->w_err)
+        job_fail(j, 0, 0, "cannot write cache file %s: %s", j->paths.data, df_strerror(j->w_err));
+    if (!j->fail_reason && !j->abort_code && j->w_cur != r->first + r->count)
+        job_fail(j, (int)j->status, 0, "origin sent a short body for the repair of %s",
+                 j->raw_url);
+    if (j->fail_reason || j->abort_code) {
+        /* The files stay as they are (.meta finished): the next attempt re-verifies and
+         * repairs again. */
+        finish_failed(j);
+        return;
+    }
+    if (++j->cur_range < j->nranges) {
+        repair_next(j);
+        return;
+    }
+    finish_success(j);
+}
+
+/* sn_cdn_repair_piece's job, after prepare: the cache must still be the one the task's digests
+ * describe (complete, same geometry, same digests for the bad pieces). */
+static int repair_fits(const struct sn_cdn_job *j)
+{
+    const struct sn_task *t = j->task;
+    if (j->mode != SN_CDN_MODE_REVALIDATE || j->is_rescanned ||
+        j->meta.piece_size != t->piece_size || j->meta.http_length != t->http_length)
+        return 0;
+    for (uint32_t i = 0; i < j->nbad; i++) {
+        uint32_t n = j->bad[i];
+        if (n >= j->npre || n >= t->ndigests ||
+            memcmp(&j->pre[n], &t->digests[n], sizeof(j->pre[n])) != 0)
+            return 0;
+    }
+    return 1;
+}
+
 static void on_prepare_done(void *arg)
 {
     struct sn_cdn_job *j = arg;
@@ -624,12 +914,27 @@ static void on_prepare_done(void *arg)
         j->w_reset = 1;
         j->npre = 0;
     }
-    static const char *names[] = {"fresh download", "revalidation", "resume"};
+    if (j->nbad) { /* sn_cdn_repair_piece */
+        if (repair_fits(j)) {
+            repair_start(j);
+            return;
+        }
+        DF_LOGW("cdn", "task %s: the cache no longer matches the task's digests: fetching the "
+                "whole file instead of repairing piece %u", j->id, (unsigned)j->bad[0]);
+        j->nbad = 0;
+        if (j->mode != SN_CDN_MODE_FRESH) {
+            sn_sched_cdn_drop(&j->task->sched, UINT32_MAX);
+            j->mode = SN_CDN_MODE_FRESH;
+            j->w_reset = 1;
+            j->npre = 0;
+        }
+    }
+    static const char *names[] = {"fresh download", "revalidation", "resume", "repair"};
     DF_LOGI("cdn", "task %s: %s of %s", j->id, names[j->mode], j->raw_url);
     start_request(j);
 }
 
-int sn_cdn_trigger(struct sn_cdn *c, struct sn_task *t)
+static int job_start(struct sn_cdn *c, struct sn_task *t, const uint32_t *bad, uint32_t nbad)
 {
     if (t->cdn)
         return -EALREADY;
@@ -651,6 +956,8 @@ int sn_cdn_trigger(struct sn_cdn *c, struct sn_task *t)
     j->has_user_range = t->range_hdr != NULL;
     j->fixed_piece_size = t->is_reg_ready ? t->piece_size : 0;
     j->started_ms = df_now_ms();
+    for (uint32_t i = 0; i < nbad; i++)
+        bad_add(j, bad[i]);
     sn_store_paths_init(&j->paths, c->home_dir, t->id);
     j->w_pmd5 = df_digest_new(DF_DIGEST_MD5);
     j->w_psha = df_digest_new(DF_DIGEST_SHA256);
@@ -684,6 +991,15 @@ int sn_cdn_trigger(struct sn_cdn *c, struct sn_task *t)
     j->is_worker_busy = 1;
     df_workpool_submit(c->pool, sn_cdn_io_prepare, on_prepare_done, j);
     return 0;
+}
+
+int sn_cdn_trigger(struct sn_cdn *c, struct sn_task *t) { return job_start(c, t, NULL, 0); }
+
+int sn_cdn_repair_piece(struct sn_cdn *c, struct sn_task *t, uint32_t n)
+{
+    if (t->cdn_status != SN_CDN_SUCCESS || n >= t->ndigests || t->http_length < 0)
+        return -EINVAL;
+    return job_start(c, t, &n, 1);
 }
 
 struct del_job {

@@ -1,8 +1,10 @@
 /* Passive CDN: fetches a task's file from its origin exactly once (libcurl via df_http_client,
  * streamed), cuts it into wrapped pieces written at n*P in the cache file, digests each piece
  * and hands it to the scheduler the moment it is on disk; reuses the cache after a restart or
- * a task GC through one conditional GET (304 → hit), resumes interrupted downloads with
- * Range + If-Range. Formats: sn_store.h. Design notes: docs/internals/cdn-cache.md.
+ * a task GC through one conditional GET (304 → hit; each piece is re-hashed against its stored
+ * digest before it is served again, bad ones are fetched again alone with Range + If-Range),
+ * resumes interrupted downloads with Range + If-Range. Formats: sn_store.h. Design notes:
+ * docs/internals/cdn-cache.md.
  *
  * Threading: API and callbacks on the loop thread. Disk writes, hashing, meta/digest file I/O
  * and cache scans run on the df_workpool; per task at most one worker job runs at a time, and
@@ -60,6 +62,17 @@ void sn_cdn_free(struct sn_cdn *c); /* NULL ok */
  * a piece size was already announced. Takes a task reference until the job ends. Returns 0,
  * or -EALREADY when a job is running. on_ready runs later (never from inside this call). */
 int sn_cdn_trigger(struct sn_cdn *c, struct sn_task *t) __attribute__((warn_unused_result));
+
+/* Repairs the cache copy of piece n of t, found bad on disk (sn_verify): a CDN job (task
+ * RUNNING, then SUCCESS) fetches only that piece again with Range + If-Range, writes it in
+ * place and announces it once it matches the digest stored for it. Pieces other than n stay
+ * served meanwhile; the caller drops n from the supernode's pieces before calling. If the
+ * cache no longer matches the task's digests, or the origin changed (200 instead of 206, or
+ * bytes that differ from the stored digest), the job downloads the whole file instead. t must
+ * be SUCCESS with a known length and no job running. Returns 0 (on_ready runs when the job
+ * ends), -EINVAL (not SUCCESS, n out of range), -EALREADY or DF_ECANCELED like sn_cdn_trigger. */
+int sn_cdn_repair_piece(struct sn_cdn *c, struct sn_task *t, uint32_t n)
+    __attribute__((warn_unused_result));
 
 /* Path of the task's data file (heap). */
 char *sn_cdn_data_path(const struct sn_cdn *c, const char *id);

@@ -109,6 +109,7 @@ static int load_complete(struct sn_cdn_job *j, uint32_t total)
     if (m->real_md5[0] && strcmp(j->real_md5, m->real_md5) != 0)
         return -EINVAL;
     j->npre = total;
+    j->is_rescanned = 1; /* the digests are the disk's own: re-verifying adds nothing */
     return 0;
 }
 
@@ -300,6 +301,10 @@ static void feed(struct sn_cdn_job *j, const unsigned char *data, size_t len)
     while (len > 0 && !j->w_err) {
         if (j->w_http_length >= 0 && j->w_raw >= (uint64_t)j->w_http_length) {
             j->w_err = DF_ETOOBIG; /* more bytes than Content-Length */
+            return;
+        }
+        if (j->w_raw_end && j->w_raw >= j->w_raw_end) {
+            j->w_err = DF_ETOOBIG; /* repair: past the requested range, into good pieces */
             return;
         }
         if (!j->w_started) {

@@ -13,6 +13,7 @@
 #include "df_digest.h"
 #include "df_ratelimit.h"
 #include "sn_cdn.h"
+#include "sn_repair.h"
 #include "sn_store.h"
 
 #define SN_CDN_CHUNK (256u << 10) /* body bytes per queued chunk */
@@ -27,6 +28,8 @@ enum sn_cdn_mode {
     SN_CDN_MODE_FRESH = 0,  /* download from offset 0 */
     SN_CDN_MODE_REVALIDATE, /* complete cache: conditional GET, 304 → hit */
     SN_CDN_MODE_RESUME,     /* partial cache: Range from the first missing piece + If-Range */
+    SN_CDN_MODE_REPAIR,     /* complete cache with bad pieces (re-verification after a 304, or
+                               sn_verify): Range + If-Range for just those, written in place */
 };
 
 struct sn_cdn_done_piece {
@@ -95,6 +98,23 @@ struct sn_cdn_job {
     int w_err;                          /* first disk error (-errno) */
     struct sn_cdn_done_piece *w_done;   /* pieces completed by this worker job */
     size_t w_ndone, w_capdone;
+    /* re-verification and repair (docs/internals/cdn-cache.md) */
+    int is_rescanned;                   /* [worker → loop] prepare rebuilt the digests from the
+                                           data file itself: nothing to re-verify against */
+    uint32_t s_next, s_end;             /* [loop] pieces [s_next, s_end) still to re-verify */
+    uint32_t s_from;                    /* [snap] first piece of the scrub job */
+    uint32_t s_to;                      /* [worker] end (exclusive) of what the job verified */
+    unsigned char *s_bad;               /* [worker] npre flags: 1 = piece differs from pre[] */
+    uint32_t *bad;                      /* [loop] pieces to repair, ascending */
+    uint32_t nbad, capbad;
+    struct sn_repair_range *ranges;     /* [loop] repair plan, nranges entries */
+    int nranges, cur_range;
+    uint64_t w_raw_end;                 /* [snap] repair: origin offset feed() must not reach
+                                           (end of the requested range); 0 = no limit */
+    int is_repair_stale;                /* [loop] a repaired piece differs from its stored digest:
+                                           the origin changed, the transfer is aborted and a
+                                           fresh download follows */
+    uint32_t nrepaired;                 /* [loop] */
     /* finalize [snap for the finalize job, then worker] */
     struct sn_piece_digest *fin_digests; /* copy of all piece digests + room for the last */
     uint32_t fin_cap;
@@ -109,6 +129,10 @@ struct sn_cdn_job {
 void sn_cdn_io_prepare(void *job);
 void sn_cdn_io_batch(void *job);
 void sn_cdn_io_finalize(void *job);
+/* Re-hashes the pieces [s_from, s_end) of the data file (at most ~SN_CDN_SCRUB_BATCH bytes,
+ * at least one piece) and compares each with pre[]; sets s_bad[] and s_to (sn_cdn_scrub.c). */
+void sn_cdn_scrub_run(void *job);
+#define SN_CDN_SCRUB_BATCH (16u << 20)
 /* Fills a meta (not finished) from the job's snapshot and geometry; used by the loop. */
 void sn_cdn_io_meta_fill(const struct sn_cdn_job *j, struct sn_meta *m);
 

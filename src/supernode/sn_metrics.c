@@ -133,11 +133,22 @@ char *sn_metrics_render(const struct sn_metrics *m, const uint64_t tasks_by_stat
     counter(&o, "damselfly_supernode_peers_eliminated_total",
             "Uploaders removed as sources after failing for several clients.",
             m->peers_eliminated);
+    counter(&o, "damselfly_supernode_cdn_pieces_rechecked_total",
+            "Cached pieces re-hashed before being served again after a restart or task GC.",
+            m->cdn_recheck_pieces);
+    counter(&o, "damselfly_supernode_cdn_pieces_recheck_bad_total",
+            "Of those, pieces whose bytes differ from their stored digest.", m->cdn_recheck_bad);
+    counter(&o, "damselfly_supernode_cdn_pieces_repaired_total",
+            "Bad cache pieces fetched again alone from the origin and found intact.",
+            m->cdn_pieces_repaired);
+    counter(&o, "damselfly_supernode_cdn_repair_origin_bytes_total",
+            "Origin body bytes received to repair bad cache pieces.", m->cdn_repair_bytes);
     counter(&o, "damselfly_supernode_cdn_pieces_reverified_total",
             "Supernode pieces re-read after a client reported a digest mismatch or a missing file.",
             m->cdn_reverified);
     counter(&o, "damselfly_supernode_cdn_pieces_bad_total",
-            "Re-verified supernode pieces found bad or missing (the copy is fetched again).",
+            "Re-verified supernode pieces found bad or missing (fetched again: the piece alone "
+            "when the rest of the copy is intact, else the file).",
             m->cdn_bad);
     return o.s;
 }

@@ -34,6 +34,11 @@ struct sn_metrics {
     uint64_t peers_eliminated;      /* uploaders eliminated (failed for several clients) */
     uint64_t cdn_reverified;        /* supernode pieces re-read after a /peer/piece/error */
     uint64_t cdn_bad;               /* of those, bad or missing */
+    uint64_t cdn_recheck_pieces;    /* cached pieces re-hashed before being served again after
+                                       a restart or a task GC */
+    uint64_t cdn_recheck_bad;       /* of those, different from their stored digest */
+    uint64_t cdn_pieces_repaired;   /* bad pieces fetched again alone and found intact */
+    uint64_t cdn_repair_bytes;      /* origin body bytes received for those repairs */
     uint64_t gc_tasks;
     uint64_t gc_peers;
     size_t nhttp;

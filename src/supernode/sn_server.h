@@ -79,7 +79,8 @@ void sn_pull_init(struct sn_server *s);
 void sn_pull_shutdown(struct sn_server *s);
 /* Re-verification (sn_verify.c). A client's /peer/piece/error: when the faulty source is the
  * supernode, the piece is re-read from the cache file off the loop and compared with its
- * digests; a bad or missing copy stops being served and the task's file is fetched again. */
+ * digests; a bad piece stops being served and is fetched again alone (sn_cdn_repair_piece),
+ * a missing or unreadable file stops every piece being served and the file is fetched again. */
 void sn_verify_piece_error(struct sn_server *s, const char *type, const char *task_id,
                            const char *dst_cid, const char *range);
 /* Called when t's CDN job ended: runs a re-fetch that was deferred while the job ran. */

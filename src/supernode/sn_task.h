@@ -78,6 +78,8 @@ struct sn_task {
     int is_removed;            /* dropped from the registry; freed at the last unref */
     int is_verifying;          /* a re-verification of a piece runs (sn_verify) */
     int needs_refetch;         /* the cache copy is bad: fetch it again when the job ends */
+    uint32_t refetch_piece;    /* with needs_refetch: the one bad piece to repair alone
+                                  (sn_cdn_repair_piece), UINT32_MAX = the whole file */
     uint32_t verified_piece;   /* last piece found intact, and when (de-duplicates reports) */
     int64_t verified_ms;
     size_t mem_charged;        /* sn_task_mem_bytes at the last sn_registry_account */

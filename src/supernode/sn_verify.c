@@ -1,10 +1,12 @@
 /* Re-verification of the supernode's own cache copy (spec §2.7, §6.3) after a client reported
  * a piece it got from the supernode as corrupt (FILE_MD5_NOT_MATCH) or missing (FILE_NOT_EXIST).
  * The piece is re-read and re-hashed on the worker pool and compared with the digests recorded
- * when it was cut. A bad or missing copy stops being served at once (peers keep serving the
- * pieces they hold) and the task's file is fetched again from the origin; the swarm's state is
- * kept, unlike Dragonfly which forgets the whole task. One verification per task at a time;
- * a piece found intact is not re-read for VERIFY_DEDUP_MS. */
+ * when it was cut. A piece whose bytes differ stops being served at once and is fetched again
+ * alone (sn_cdn_repair_piece: Range + If-Range, checked against its stored digest); a missing
+ * or unreadable file stops every piece being served (peers keep serving the pieces they hold)
+ * and the whole file is fetched again. The swarm's state is kept, unlike Dragonfly which
+ * forgets the whole task. One verification per task at a time; a piece found intact is not
+ * re-read for VERIFY_DEDUP_MS. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -111,6 +113,7 @@ static void refetch(struct sn_server *s, struct sn_task *t)
         return;
     if (t->cdn) { /* a download is running: redo it once it ends (sn_verify_on_cdn_end) */
         t->needs_refetch = 1;
+        t->refetch_piece = UINT32_MAX;
         return;
     }
     t->needs_refetch = 0;
@@ -125,6 +128,33 @@ static void refetch(struct sn_server *s, struct sn_task *t)
     }
     DF_LOGW("verify", "task %s: cache copy dropped, fetching %s again (peers keep serving the "
             "pieces they hold)", t->id, t->raw_url);
+}
+
+/* Piece n's bytes differ from its digests, the rest of the copy is presumably intact: the
+ * supernode stops serving n and fetches it alone; the other pieces stay served. Falls back to
+ * the whole file when the task is not complete (a download that is still running is left to
+ * end first). */
+static void repair(struct sn_server *s, struct sn_task *t, uint32_t n)
+{
+    sn_sched_cdn_drop(&t->sched, n);
+    if (sn_cdn_is_shutdown(s->cdn))
+        return;
+    if (t->cdn) { /* a job is running: repair once it ends (sn_verify_on_cdn_end) */
+        /* a second, different bad piece while one is pending: the whole file */
+        t->refetch_piece = t->needs_refetch && t->refetch_piece != n ? UINT32_MAX : n;
+        t->needs_refetch = 1;
+        return;
+    }
+    t->needs_refetch = 0;
+    int rc = sn_cdn_repair_piece(s->cdn, t, n);
+    if (rc < 0) {
+        DF_LOGW("verify", "task %s: cannot repair piece %u alone (%s): fetching the whole file",
+                t->id, (unsigned)n, df_strerror(rc));
+        refetch(s, t);
+        return;
+    }
+    DF_LOGW("verify", "task %s: fetching piece %u of %s again from the origin (the other "
+            "pieces stay served)", t->id, (unsigned)n, t->raw_url);
 }
 
 static void on_verify_done(void *arg)
@@ -147,7 +177,10 @@ static void on_verify_done(void *arg)
                                  "cannot be read"};
     DF_LOGE("verify", "task %s: piece %u of the cache file %s %s%s%s", t->id, (unsigned)j->n,
             j->path, what[j->outcome], j->err ? ": " : "", j->err ? df_strerror(j->err) : "");
-    refetch(s, t);
+    if (j->outcome == VERIFY_BAD)
+        repair(s, t, j->n);
+    else
+        refetch(s, t);
 out:
     free(j->path);
     free(j);
@@ -187,6 +220,11 @@ void sn_verify_piece_error(struct sn_server *s, const char *type, const char *ta
 
 void sn_verify_on_cdn_end(struct sn_server *s, struct sn_task *t)
 {
-    if (t->needs_refetch && !t->cdn && !t->is_removed)
+    if (!t->needs_refetch || t->cdn || t->is_removed)
+        return;
+    /* a piece can only be repaired alone in a complete copy; otherwise the whole file */
+    if (t->refetch_piece != UINT32_MAX && t->cdn_status == SN_CDN_SUCCESS)
+        repair(s, t, t->refetch_piece);
+    else
         refetch(s, t);
 }

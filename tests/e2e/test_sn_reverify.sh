@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The supernode checks its own copy when a client reports a piece it served as bad (spec §2.7):
 #  1. FILE_MD5_NOT_MATCH for an intact piece → re-read, found intact, nothing else happens;
-#  2. a byte flipped in the cache file, then FILE_MD5_NOT_MATCH for that piece → found bad, the
-#     file is fetched again from the origin, and the supernode serves correct bytes again;
+#  2. a byte flipped in the cache file, then FILE_MD5_NOT_MATCH for that piece → found bad, that
+#     piece alone is fetched again from the origin (one 206, one piece of bytes; issue 11), and
+#     the supernode serves correct bytes again;
 #  3. the cache file deleted, then FILE_NOT_EXIST → same recovery;
 #  4. a report naming a peer (not the supernode) does not touch the cache.
 DF_PORT_MIN=${DF_PORT_MIN:-20000}
@@ -84,7 +85,8 @@ sleep 0.3
 [ "$(metric damselfly_supernode_cdn_pieces_reverified_total)" = 1 ] || fail "peer fault re-read the supernode's copy"
 ok "not re-read"
 
-check "a byte flipped in piece 2 of the cache file → found bad, fetched again, correct again"
+check "a byte flipped in piece 2 of the cache file → found bad, that piece fetched again alone, correct again"
+bytes0=$(origin_bytes /v16.bin)
 python3 - "$DATA" $((2 * P + 1000)) <<'PY'
 import sys
 with open(sys.argv[1], 'r+b') as f:
@@ -95,6 +97,10 @@ wait_metric damselfly_supernode_cdn_pieces_bad_total 1 "piece 2 found bad"
 grep -q 'piece 2 of the cache file .* differs from its digests' "$SN_LOG" || fail "no 'differs' log line"
 wait_cdn_success
 [ "$(origin_requests /v16.bin)" = 2 ] || fail "origin requests after the repair: $(origin_requests /v16.bin)"
+[ "$(origin_status /v16.bin 206)" = 1 ] || fail "the repair was not one ranged request (206: $(origin_status /v16.bin 206))"
+[ "$(($(origin_bytes /v16.bin) - bytes0))" = $((P - 5)) ] || fail "the repair took $(($(origin_bytes /v16.bin) - bytes0)) origin bytes, expected one piece ($((P - 5)))"
+grep -q 'piece 2 repaired from the origin' "$SN_LOG" || fail "no 'piece 2 repaired' log line"
+ok "one 206 with piece 2's $((P - 5)) bytes"
 check_served
 
 check "the cache file deleted → FILE_NOT_EXIST → fetched again"
