@@ -26,6 +26,7 @@ struct df_http_call;
 struct df_token_key;
 struct sn_auth;
 struct sn_admit;
+struct sn_diskgc;
 
 struct sn_server {
     const struct sn_config *cfg;
@@ -50,6 +51,7 @@ struct sn_server {
     struct sn_auth *auth;          /* origin checks of joiners of private tasks */
     struct sn_admit *admits;       /* registrations waiting for such a check */
     int nadmits;
+    struct sn_diskgc *diskgc;      /* disk GC of the cache (quota, free-space watermarks) */
 };
 
 /* Binds both ports, creates the cache directory, starts the GC timer. Returns NULL and fills
