@@ -162,6 +162,8 @@ static void on_scan(void *arg)
     }
     closedir(top);
     /* one entry per id: sum the files' bytes, keep the newest mtime */
+    if (p->n == 0)
+        return; /* (qsort must not see the NULL array) */
     qsort(p->ents, p->n, sizeof(*p->ents), cmp_ent);
     size_t out = 0;
     for (size_t i = 0; i < p->n; i++) {
