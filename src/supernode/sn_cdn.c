@@ -290,10 +290,13 @@ static int nospace_wait(struct sn_cdn_job *j, enum sn_cdn_wait what)
     if (!c->on_nospace || j->nospace_tries >= SN_CDN_NOSPACE_RETRIES || j->abort_code ||
         j->fail_reason || j->fin_reason[0])
         return 0;
-    if (what != SN_CDN_WAIT_PREPARE)
-        apply_done_pieces(j); /* what is on disk is schedulable meanwhile */
-    if (j->abort_code)
-        return 0;
+    if (what == SN_CDN_WAIT_BATCH) {
+        /* What is on disk is schedulable meanwhile. Not for finalize: its completion applies
+         * the last piece together with the digest table the retry writes. */
+        apply_done_pieces(j);
+        if (j->abort_code)
+            return 0;
+    }
     j->nospace_tries++;
     j->space_wait = what;
     uint64_t need = space_needed(j);
@@ -326,6 +329,17 @@ void sn_cdn_space_done(struct sn_cdn *c)
         j->space_wait = SN_CDN_WAIT_NONE;
         if (w == SN_CDN_WAIT_FINALIZE)
             j->fin_ok = 1; /* it was ok when submitted (nospace_wait checked the reasons) */
+        if (w == SN_CDN_WAIT_PREPARE) { /* prepare starts from scratch */
+            if (j->w_fd >= 0)
+                close(j->w_fd);
+            j->w_fd = -1;
+            if (j->has_meta)
+                sn_meta_cleanup(&j->meta);
+            j->has_meta = 0;
+            free(j->pre);
+            j->pre = NULL;
+            j->npre = 0;
+        }
         j->is_worker_busy = 1;
         df_workpool_submit(c->pool, fns[w], dones[w], j); /* completions run later */
     }
