@@ -36,12 +36,17 @@ struct sn_cdn {
     int is_limited;
     sn_cdn_ready_cb on_ready;
     void *arg;
+    void (*on_nospace)(uint64_t need_bytes, void *arg); /* disk-GC hook (sn_cdn_opts) */
+    void *nospace_arg;
     struct sn_cdn_job *jobs;    /* running jobs (doubly linked) */
     int njobs;
     int is_shutdown;
 };
 
 static void kick(struct sn_cdn_job *j);
+static void on_batch_done(void *arg);
+static void on_finalize_done(void *arg);
+static void on_prepare_done(void *arg);
 
 struct sn_cdn *sn_cdn_new(struct event_base *base, struct df_workpool *pool,
                           struct df_http_client *http, struct sn_metrics *metrics,
@@ -67,6 +72,8 @@ struct sn_cdn *sn_cdn_new(struct event_base *base, struct df_workpool *pool,
     c->policy = opts->origin_policy;
     c->on_ready = on_ready;
     c->arg = arg;
+    c->on_nospace = opts->on_nospace;
+    c->nospace_arg = opts->nospace_arg;
     c->is_limited = opts->origin_bps > 0;
     /* 4 MiB burst: the rate is enforced over ~seconds, individual reads are not starved. */
     df_ratelimit_init(&c->rl, opts->origin_bps, 4 << 20, df_now_us());
@@ -182,6 +189,19 @@ static void finish_failed(struct sn_cdn_job *j)
     c->metrics->cdn_trigger_failed++;
     if (j->is_download)
         c->metrics->cdn_download_failed++;
+    /* A failed attempt's files go at once (disk full, md5 or length mismatch, origin error
+     * or reset): a partial file nobody can use must not hold the disk until a GC finds it.
+     * Kept only: a complete cached copy whose revalidation failed without a body (origin down
+     * or 5xx, not 404/410): the next registration revalidates it again. A download interrupted
+     * by a shutdown never gets here: its .meta stays resumable (sn_cdn_shutdown). */
+    int is_keep = j->mode == SN_CDN_MODE_REVALIDATE && !j->is_download &&
+                  j->fail_status != 404 && j->fail_status != 410;
+    if (!is_keep) {
+        DF_LOGI("cdn", "task %s: removing the cache files of the failed attempt (%llu bytes "
+                "written)", t->id, (unsigned long long)j->w_raw);
+        sn_cdn_delete_files(c, t->id);
+        c->metrics->cache_failed_removed++;
+    }
     job_end(j);
 }
 
@@ -260,10 +280,96 @@ static void on_rl_timer(evutil_socket_t fd, short what, void *arg)
     maybe_unpause(arg);
 }
 
+static int is_nospace(int err) { return err == -ENOSPC || err == -EDQUOT; }
+
+/* Free space the job still needs: the rest of the wrapped file when its length is known (plus
+ * room for digest files and .meta), else one full queue. */
+static uint64_t space_needed(const struct sn_cdn_job *j)
+{
+    uint64_t need = SN_CDN_QUEUE_CAP;
+    if (j->w_piece_size && j->w_http_length >= 0) {
+        uint64_t total = (uint64_t)df_proto_wrapped_length(j->w_http_length, j->w_piece_size);
+        uint64_t done = (uint64_t)j->w_cur * j->w_piece_size;
+        uint64_t pieces = df_proto_piece_count(j->w_http_length, j->w_piece_size);
+        if (total > done)
+            need = DF_MAX(need, total - done + (64u << 10) + pieces * 128);
+    }
+    return need;
+}
+
+/* A worker step failed with ENOSPC/EDQUOT: unless this download already waited for
+ * SN_CDN_NOSPACE_RETRIES disk-GC passes (or is failing anyway), park it until the pass asked
+ * for here has freed space (sn_cdn_space_done runs the step again). 1 = parked. */
+static int nospace_wait(struct sn_cdn_job *j, enum sn_cdn_wait what)
+{
+    struct sn_cdn *c = j->cdn;
+    if (!is_nospace(j->w_err))
+        return 0;
+    c->metrics->cache_nospace++;
+    if (!c->on_nospace || j->nospace_tries >= SN_CDN_NOSPACE_RETRIES || j->abort_code ||
+        j->fail_reason || j->fin_reason[0])
+        return 0;
+    if (what == SN_CDN_WAIT_BATCH) {
+        /* What is on disk is schedulable meanwhile. Not for finalize: its completion applies
+         * the last piece together with the digest table the retry writes. */
+        apply_done_pieces(j);
+        if (j->abort_code)
+            return 0;
+    }
+    j->nospace_tries++;
+    j->space_wait = what;
+    uint64_t need = space_needed(j);
+    DF_LOGW("cdn", "task %s: cache disk full (%s) writing %s; evicting and retrying (%d of %d), "
+            "%llu bytes wanted", j->id, df_strerror(j->w_err), j->paths.data, j->nospace_tries,
+            SN_CDN_NOSPACE_RETRIES, (unsigned long long)need);
+    j->w_err = 0;
+    c->on_nospace(need, c->nospace_arg);
+    return 1;
+}
+
+/* Failure text for a disk error: "cache disk full: ..." once the eviction retries are spent. */
+static void fail_disk(struct sn_cdn_job *j, const char *what)
+{
+    if (is_nospace(j->w_err))
+        job_fail(j, 0, 0, "cache disk full: cannot %s %s: %s (%d eviction passes did not free "
+                 "enough space)", what, j->paths.data, df_strerror(j->w_err), j->nospace_tries);
+    else
+        job_fail(j, 0, 0, "cannot %s %s: %s", what, j->paths.data, df_strerror(j->w_err));
+}
+
+void sn_cdn_space_done(struct sn_cdn *c)
+{
+    static const df_work_fn fns[] = {NULL, sn_cdn_io_batch, sn_cdn_io_finalize, sn_cdn_io_prepare};
+    static const df_done_fn dones[] = {NULL, on_batch_done, on_finalize_done, on_prepare_done};
+    for (struct sn_cdn_job *j = c->jobs; j; j = j->next) {
+        enum sn_cdn_wait w = (enum sn_cdn_wait)j->space_wait;
+        if (w == SN_CDN_WAIT_NONE)
+            continue;
+        j->space_wait = SN_CDN_WAIT_NONE;
+        if (w == SN_CDN_WAIT_FINALIZE)
+            j->fin_ok = 1; /* it was ok when submitted (nospace_wait checked the reasons) */
+        if (w == SN_CDN_WAIT_PREPARE) { /* prepare starts from scratch */
+            if (j->w_fd >= 0)
+                close(j->w_fd);
+            j->w_fd = -1;
+            if (j->has_meta)
+                sn_meta_cleanup(&j->meta);
+            j->has_meta = 0;
+            free(j->pre);
+            j->pre = NULL;
+            j->npre = 0;
+        }
+        j->is_worker_busy = 1;
+        df_workpool_submit(c->pool, fns[w], dones[w], j); /* completions run later */
+    }
+}
+
 static void on_batch_done(void *arg)
 {
     struct sn_cdn_job *j = arg;
     j->is_worker_busy = 0;
+    if (!j->is_dying && nospace_wait(j, SN_CDN_WAIT_BATCH))
+        return; /* keeps the batch and its .meta text for the retry */
     chunks_free(j->batch);
     j->batch = NULL;
     j->batch_bytes = 0;
@@ -278,8 +384,7 @@ static void on_batch_done(void *arg)
         if (j->w_err == DF_ETOOBIG)
             job_fail(j, 0, 0, "origin sent more bytes than announced for %s", j->raw_url);
         else
-            job_fail(j, 0, 0, "cannot write cache file %s: %s", j->paths.data,
-                     df_strerror(j->w_err));
+            fail_disk(j, "write cache file");
         j->abort_code = DF_EORIGIN;
     }
     maybe_unpause(j);
@@ -294,6 +399,8 @@ static void on_finalize_done(void *arg)
         job_free(j);
         return;
     }
+    if (nospace_wait(j, SN_CDN_WAIT_FINALIZE))
+        return;
     struct sn_task *t = j->task;
     if (j->fin_ok) {
         apply_done_pieces(j);
@@ -304,8 +411,7 @@ static void on_finalize_done(void *arg)
         if (j->fin_reason[0])
             job_fail(j, 0, 0, "%s", j->fin_reason);
         else if (j->w_err)
-            job_fail(j, 0, 0, "cannot write cache file %s: %s", j->paths.data,
-                     df_strerror(j->w_err));
+            fail_disk(j, "write cache file");
         finish_failed(j);
         return;
     }
@@ -314,12 +420,13 @@ static void on_finalize_done(void *arg)
 
 static void kick(struct sn_cdn_job *j)
 {
-    if (j->is_worker_busy || j->is_finalizing)
+    if (j->is_worker_busy || j->is_finalizing || j->space_wait)
         return;
     struct sn_cdn *c = j->cdn;
     if (j->q_head && !j->w_err) {
         j->batch = j->q_head;
         j->batch_bytes = j->q_bytes;
+        j->w_batch_done = 0;
         j->q_head = j->q_tail = NULL;
         j->q_bytes = 0;
         j->is_worker_busy = 1;
@@ -901,8 +1008,10 @@ static void on_prepare_done(void *arg)
         job_free(j);
         return;
     }
+    if (nospace_wait(j, SN_CDN_WAIT_PREPARE))
+        return;
     if (j->w_err) {
-        job_fail(j, 0, 0, "cannot open cache file %s: %s", j->paths.data, df_strerror(j->w_err));
+        fail_disk(j, "open cache file");
         finish_failed(j);
         return;
     }

@@ -43,7 +43,16 @@ struct sn_cdn_opts {
     const struct df_netpolicy *origin_policy; /* checked for every origin connection
                                                  (sn_config.origin_policy); borrowed, must
                                                  outlive the sn_cdn; NULL = none */
+    /* Called on the loop when a cache write failed with ENOSPC/EDQUOT: the owner starts a
+     * disk-GC pass that tries to free need_bytes and then calls sn_cdn_space_done(). The
+     * write waits meanwhile (the origin transfer pauses once the queue is full). NULL: such
+     * a write fails the task at once. */
+    void (*on_nospace)(uint64_t need_bytes, void *arg);
+    void *nospace_arg;
 };
+
+#define SN_CDN_NOSPACE_RETRIES 3 /* disk-GC passes one download may wait for before it fails
+                                    with "cache disk full: ..." */
 
 /* Returns NULL and fills err when the cache directory cannot be created. Borrowed pointers
  * (base, pool, http, metrics) must outlive the sn_cdn. */
@@ -76,9 +85,12 @@ int sn_cdn_repair_piece(struct sn_cdn *c, struct sn_task *t, uint32_t n)
 
 /* Path of the task's data file (heap). */
 char *sn_cdn_data_path(const struct sn_cdn *c, const char *id);
-/* Removes the task's cache files (DELETE ?full=true): renamed away at once, unlinked on the
- * worker pool. The task must have no running job. */
+/* Removes the task's cache files (DELETE ?full=true, a failed download, disk GC): renamed
+ * away at once, unlinked on the worker pool. The task must have no running job. */
 void sn_cdn_delete_files(struct sn_cdn *c, const char *id);
+/* A disk-GC pass asked for through on_nospace has removed its files: every write waiting for
+ * space is submitted again (it continues where it stopped). Loop thread. */
+void sn_cdn_space_done(struct sn_cdn *c);
 /* 1 once sn_cdn_shutdown() ran (no new job can start). */
 int sn_cdn_is_shutdown(const struct sn_cdn *c);
 /* Number of downloads running. */

@@ -327,6 +327,7 @@ static void feed(struct sn_cdn_job *j, const unsigned char *data, size_t len)
         df_digest_update(j->w_fsha, data, take);
         j->w_fill += (uint32_t)take;
         j->w_raw += take;
+        j->w_batch_done += take;
         data += take;
         len -= take;
         if (j->w_fill == max_payload ||
@@ -339,8 +340,17 @@ void sn_cdn_io_batch(void *arg)
 {
     struct sn_cdn_job *j = arg;
     pre_steps(j);
-    for (struct sn_cdn_chunk *c = j->batch; c && !j->w_err; c = c->next)
-        feed(j, c->data, c->len);
+    /* After ENOSPC the batch runs again: skip what is on disk (its state is in w_cur/w_fill;
+     * a failed pwrite is simply repeated at the same offset). */
+    size_t skip = j->w_batch_done;
+    for (struct sn_cdn_chunk *c = j->batch; c && !j->w_err; c = c->next) {
+        if (skip >= c->len) {
+            skip -= c->len;
+            continue;
+        }
+        feed(j, c->data + skip, c->len - skip);
+        skip = 0;
+    }
 }
 
 /* ---- finalize --------------------------------------------------------------------------- */
@@ -393,8 +403,11 @@ void sn_cdn_io_finalize(void *arg)
         if (j->w_done[i].n < j->fin_cap)
             j->fin_digests[j->w_done[i].n] = j->w_done[i].d;
     j->fin_pieces = j->w_cur;
-    df_digest_final_hex(j->w_fmd5, j->real_md5);
-    df_digest_final_hex(j->w_fsha, j->real_sha256);
+    if (!j->fin_is_digested) {
+        df_digest_final_hex(j->w_fmd5, j->real_md5);
+        df_digest_final_hex(j->w_fsha, j->real_sha256);
+        j->fin_is_digested = 1;
+    }
     if (j->w_http_length >= 0 && j->w_raw != (uint64_t)j->w_http_length) {
         snprintf(j->fin_reason, sizeof(j->fin_reason),
                  "origin sent %llu bytes but announced %lld for %s",

@@ -32,6 +32,13 @@ enum sn_cdn_mode {
                                sn_verify): Range + If-Range for just those, written in place */
 };
 
+enum sn_cdn_wait { /* which worker function a job waiting for space runs again */
+    SN_CDN_WAIT_NONE = 0,
+    SN_CDN_WAIT_BATCH,
+    SN_CDN_WAIT_FINALIZE,
+    SN_CDN_WAIT_PREPARE,
+};
+
 struct sn_cdn_done_piece {
     uint32_t n;
     struct sn_piece_digest d;
@@ -80,6 +87,9 @@ struct sn_cdn_job {
     struct event *kick_ev;              /* deferred kick after on_done (never ends the job
                                            inside df_http_req_unpause) */
     int64_t started_ms;
+    int space_wait;                     /* a write hit ENOSPC/EDQUOT and waits for a disk-GC
+                                           pass (sn_cdn_space_done): SN_CDN_WAIT_* */
+    int nospace_tries;                  /* such passes asked for (≤ SN_CDN_NOSPACE_RETRIES) */
 
     /* worker [worker] */
     int is_worker_busy;                 /* [loop] a worker job is queued or running */
@@ -96,6 +106,8 @@ struct sn_cdn_job {
     uint64_t w_raw;                     /* origin bytes written (incl. resumed prefix) */
     struct df_digest *w_pmd5, *w_psha, *w_fmd5, *w_fsha;
     int w_err;                          /* first disk error (-errno) */
+    size_t w_batch_done;                /* bytes of batch written: a batch retried after
+                                           ENOSPC continues there (reset with each batch) */
     struct sn_cdn_done_piece *w_done;   /* pieces completed by this worker job */
     size_t w_ndone, w_capdone;
     /* re-verification and repair (docs/internals/cdn-cache.md) */
@@ -122,6 +134,8 @@ struct sn_cdn_job {
     uint32_t fin_pieces;
     char fin_reason[256];
     int fin_is_md5_mismatch;
+    int fin_is_digested;                /* the file digests were finalized (a finalize retried
+                                           after ENOSPC must not finalize them twice) */
     char real_md5[65], real_sha256[65];
 };
 

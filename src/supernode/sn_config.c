@@ -27,6 +27,7 @@ enum {
     OPT_CDN_UP, OPT_PIECE_SIZE, OPT_PULL_HOLD, OPT_PEER_AUTH, OPT_PEER_KEY, OPT_TOKEN_TTL,
     OPT_AUTH_TTL, OPT_MAX_CONNS, OPT_HEADER_TIMEOUT,
     OPT_NEW_TASK_LIMIT, OPT_MAX_METADATA,
+    OPT_CACHE_QUOTA, OPT_YOUNG_GC, OPT_FULL_GC, OPT_GC_DISK,
 };
 
 static const struct option k_opts[] = {
@@ -52,6 +53,10 @@ static const struct option k_opts[] = {
     {"gc-meta-interval", required_argument, NULL, OPT_GC_META},
     {"task-expire-time", required_argument, NULL, OPT_TASK_EXPIRE},
     {"peer-gc-delay", required_argument, NULL, OPT_PEER_GC},
+    {"cache-quota", required_argument, NULL, OPT_CACHE_QUOTA},
+    {"young-gc-threshold", required_argument, NULL, OPT_YOUNG_GC},
+    {"full-gc-threshold", required_argument, NULL, OPT_FULL_GC},
+    {"gc-disk-interval", required_argument, NULL, OPT_GC_DISK},
     {"config", required_argument, NULL, OPT_CONFIG},
     {"cdn-pattern", required_argument, NULL, OPT_CDN_PATTERN},
     {"pool-size", required_argument, NULL, OPT_POOL},
@@ -90,6 +95,11 @@ void sn_config_init(struct sn_config *c)
     c->gc_meta_interval_ms = 2 * 60 * 1000;
     c->task_expire_ms = 3 * 60 * 1000;
     c->peer_gc_delay_ms = 3 * 60 * 1000;
+    /* Dragonfly 1.x: youngGCThreshold 100GB, fullGCThreshold 5GB (YAML only). Absolute sizes
+     * that large empty the cache of any smaller disk, so ours scale with the filesystem. */
+    c->young_gc_threshold = (struct sn_gc_threshold){.bytes = 0, .pct = 10};
+    c->full_gc_threshold = (struct sn_gc_threshold){.bytes = 0, .pct = 2};
+    c->gc_disk_interval_ms = 15 * 1000;
     c->origin_policy = df_netpolicy_new();
 }
 
@@ -174,6 +184,17 @@ void sn_config_usage(FILE *f)
             "      --task-expire-time duration     idle time after which a task leaves memory\n"
             "                                      (default 3m)\n"
             "      --peer-gc-delay duration        delay before a down peer is removed (default 3m)\n"
+            "      --cache-quota size              disk space the CDN cache may use; above it the\n"
+            "                                      least recently used idle tasks are evicted;\n"
+            "                                      0 = no quota (default 0)\n"
+            "      --young-gc-threshold size|N%%    keep this much of the cache filesystem free:\n"
+            "                                      below it, idle tasks are evicted (least\n"
+            "                                      recently used first) until it is (default 10%%)\n"
+            "      --full-gc-threshold size|N%%     below this much free space, every idle task is\n"
+            "                                      evicted (default 2%%); 0 turns a threshold off\n"
+            "      --gc-disk-interval duration     period of the disk GC, which also runs after\n"
+            "                                      each CDN download and when a cache write finds\n"
+            "                                      the disk full; 0 = only then (default 15s)\n"
             "      --config string                 Dragonfly 1.x supernode.yml (section base:); flags\n"
             "                                      override it (default\n"
             "                                      \"/etc/dragonfly/supernode.yml\", when present)\n"
@@ -220,6 +241,29 @@ static int parse_duration(const char *s, int64_t *out)
     if (df_parse_duration_ms(s, &v) < 0 || v < 0)
         return -EINVAL;
     *out = v;
+    return 0;
+}
+
+/* "N%" (0..100) of the filesystem, or a size (df_parse_bytes). */
+static int parse_threshold(const char *s, struct sn_gc_threshold *out)
+{
+    size_t n = strlen(s);
+    if (n >= 2 && s[n - 1] == '%') {
+        char buf[8];
+        int v;
+        if (n - 1 >= sizeof(buf))
+            return -EINVAL;
+        memcpy(buf, s, n - 1);
+        buf[n - 1] = '\0';
+        if (df_parse_int(buf, &v) < 0 || v < 0 || v > 100)
+            return -EINVAL;
+        *out = (struct sn_gc_threshold){.bytes = 0, .pct = v};
+        return 0;
+    }
+    uint64_t b;
+    if (df_parse_bytes(s, &b) < 0)
+        return -EINVAL;
+    *out = (struct sn_gc_threshold){.bytes = b, .pct = -1};
     return 0;
 }
 
@@ -509,6 +553,10 @@ static int parse_flags(struct sn_config *c, int argc, char **argv, char err[DF_E
             break;
         case OPT_TASK_EXPIRE: bad = parse_duration(optarg, &c->task_expire_ms) < 0; break;
         case OPT_PEER_GC: bad = parse_duration(optarg, &c->peer_gc_delay_ms) < 0; break;
+        case OPT_CACHE_QUOTA: bad = df_parse_bytes(optarg, &c->cache_quota_bytes) < 0; break;
+        case OPT_YOUNG_GC: bad = parse_threshold(optarg, &c->young_gc_threshold) < 0; break;
+        case OPT_FULL_GC: bad = parse_threshold(optarg, &c->full_gc_threshold) < 0; break;
+        case OPT_GC_DISK: bad = parse_duration(optarg, &c->gc_disk_interval_ms) < 0; break;
         case OPT_CONFIG:
             free(c->config_path);
             c->config_path = df_xstrdup(optarg);

@@ -10,6 +10,7 @@
 #include <stdio.h>
 
 #include "df_err.h"
+#include "sn_gc.h"
 
 struct df_netpolicy;
 
@@ -49,6 +50,16 @@ struct sn_config {
     int64_t gc_meta_interval_ms;    /* 2m */
     int64_t task_expire_ms;         /* 3m */
     int64_t peer_gc_delay_ms;       /* 3m */
+    /* disk management of the CDN cache (sn_diskgc, docs/internals/cdn-cache.md) */
+    uint64_t cache_quota_bytes;     /* --cache-quota: disk bytes the cache may hold; 0 =
+                                       unlimited (default: the watermarks below protect the
+                                       filesystem, a quota needs the operator's sizing) */
+    struct sn_gc_threshold young_gc_threshold; /* --young-gc-threshold: below this much free
+                                       space, evict idle tasks until it is free again (10%) */
+    struct sn_gc_threshold full_gc_threshold;  /* --full-gc-threshold: below this much free
+                                       space, evict every idle task (2%) */
+    int64_t gc_disk_interval_ms;    /* --gc-disk-interval: periodic disk-GC pass (15s; 0 = only
+                                       after CDN jobs and on ENOSPC) */
     struct df_netpolicy *origin_policy; /* --origin-allow / --origin-deny plus the always-on
                                        rules (link-local, unspecified, our own --port and
                                        --download-port on loopback, on the --bind address and,

@@ -55,6 +55,17 @@ static int range_servable(const struct sn_task *t, uint64_t s, uint64_t e)
     return last < t->ndigests && e < last * P + t->digests[last].wrapped_len;
 }
 
+/* The last reference to a reply's file segment went away (sent, or the connection closed). */
+static void on_segment_free(struct evbuffer_file_segment const *seg, int flags, void *arg)
+{
+    (void)seg;
+    (void)flags;
+    struct sn_task *t = arg;
+    DF_ASSERT(t->dl_inflight > 0);
+    t->dl_inflight--;
+    sn_task_unref(t); /* may free a task removed meanwhile */
+}
+
 static void h_download(struct df_http_call *call, void *arg)
 {
     struct sn_server *s = arg;
@@ -162,19 +173,30 @@ static void h_download(struct df_http_call *call, void *arg)
     }
     free(path);
     struct evbuffer *buf = evbuffer_new();
-    /* evbuffer_add_file takes the fd (closed when sent). It only makes a sendfile chain when the
-     * buffer is flagged as draining to a socket; otherwise it mmaps the range, which would put
-     * the whole file in our RSS. The chain moves unchanged into the connection's buffer. */
+    /* evbuffer_add_file_segment (what evbuffer_add_file does inside) only makes a sendfile
+     * chain when the buffer is flagged as draining to a socket; otherwise it mmaps the range,
+     * which would put the whole file in our RSS. The chain moves unchanged into the
+     * connection's buffer. The segment owns the fd (closed when freed) and tells us when it is
+     * freed: the reply was sent or its connection closed. Until then the task counts as
+     * serving (t->dl_inflight, one reference), so the disk GC never deletes a file in use. */
+    struct evbuffer_file_segment *seg =
+        evbuffer_file_segment_new(fd, (ev_off_t)start, (ev_off_t)len, EVBUF_FS_CLOSE_ON_FREE);
     if (buf)
         evbuffer_set_flags(buf, EVBUFFER_FLAG_DRAINS_TO_FD);
-    if (!buf || evbuffer_add_file(buf, fd, (ev_off_t)start, (ev_off_t)len) < 0) {
+    if (!seg)
+        close(fd);
+    if (!buf || !seg || evbuffer_add_file_segment(buf, seg, 0, (ev_off_t)len) < 0) {
         if (buf)
             evbuffer_free(buf);
-        else
-            close(fd);
+        if (seg)
+            evbuffer_file_segment_free(seg);
         df_http_reply(req, 500, "text/plain", "cannot read cache file\n", 23);
         return;
     }
+    t->dl_inflight++;
+    sn_task_ref(t);
+    evbuffer_file_segment_add_cleanup_cb(seg, on_segment_free, t);
+    evbuffer_file_segment_free(seg); /* the buffer holds its own reference */
     s->metrics.upload_bytes += len;
     /* libevent writes at most 16 KiB per socket event by default, i.e. one sendfile(2) and one
      * loop turn per 16 KiB; pieces are MiBs of zero-copy data, so let one event hand the kernel

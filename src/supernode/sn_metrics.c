@@ -150,5 +150,28 @@ char *sn_metrics_render(const struct sn_metrics *m, const uint64_t tasks_by_stat
             "Re-verified supernode pieces found bad or missing (fetched again: the piece alone "
             "when the rest of the copy is intact, else the file).",
             m->cdn_bad);
+    counter(&o, "dragonfly_supernode_gc_disks_total",
+            "Total number of garbage collecting the task data in disks", m->cache_evictions);
+    add(&o, "# HELP dragonfly_supernode_last_gc_disks_timestamp_seconds Timestamp of the last "
+            "disk gc\n# TYPE dragonfly_supernode_last_gc_disks_timestamp_seconds gauge\n"
+            "dragonfly_supernode_last_gc_disks_timestamp_seconds %lld\n",
+        (long long)m->cache_gc_last_unix);
+    add(&o, "# HELP damselfly_supernode_cache_bytes Disk bytes of the CDN cache files (at the "
+            "last disk-GC pass).\n# TYPE damselfly_supernode_cache_bytes gauge\n"
+            "damselfly_supernode_cache_bytes %llu\n", (unsigned long long)m->cache_bytes);
+    add(&o, "# HELP damselfly_supernode_cache_free_bytes Free bytes of the cache filesystem (at "
+            "the last disk-GC pass).\n# TYPE damselfly_supernode_cache_free_bytes gauge\n"
+            "damselfly_supernode_cache_free_bytes %llu\n",
+        (unsigned long long)m->cache_free_bytes);
+    counter(&o, "damselfly_supernode_cache_evictions_total",
+            "Tasks whose cache files were evicted by the disk GC.", m->cache_evictions);
+    counter(&o, "damselfly_supernode_cache_evicted_bytes_total",
+            "Disk bytes freed by disk-GC evictions.", m->cache_evicted_bytes);
+    counter(&o, "damselfly_supernode_cache_gc_runs_total", "Disk-GC passes.", m->cache_gc_runs);
+    counter(&o, "damselfly_supernode_cache_nospace_total",
+            "CDN cache writes that failed with ENOSPC or EDQUOT.", m->cache_nospace);
+    counter(&o, "damselfly_supernode_cache_failed_removed_total",
+            "Failed CDN attempts whose partial cache files were removed.",
+            m->cache_failed_removed);
     return o.s;
 }

@@ -41,6 +41,15 @@ struct sn_metrics {
     uint64_t cdn_repair_bytes;      /* origin body bytes received for those repairs */
     uint64_t gc_tasks;
     uint64_t gc_peers;
+    /* disk management (sn_diskgc, sn_cdn) */
+    uint64_t cache_bytes;           /* gauge: disk bytes of the cache files at the last pass */
+    uint64_t cache_free_bytes;      /* gauge: free bytes of the cache filesystem, same time */
+    uint64_t cache_evictions;       /* tasks whose cache files a disk-GC pass removed */
+    uint64_t cache_evicted_bytes;   /* their disk bytes */
+    uint64_t cache_gc_runs;         /* disk-GC passes */
+    int64_t cache_gc_last_unix;     /* wall time of the last pass, 0 = none yet */
+    uint64_t cache_nospace;         /* cache writes that failed with ENOSPC/EDQUOT */
+    uint64_t cache_failed_removed;  /* failed CDN attempts whose files were removed */
     size_t nhttp;
     struct {
         const char *handler;        /* static route name */

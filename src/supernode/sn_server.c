@@ -17,6 +17,7 @@
 #include "sn_auth.h"
 #include "sn_cdn.h"
 #include "sn_limit.h"
+#include "sn_diskgc.h"
 
 #define SN_API_MAX_BODY (1u << 20) /* registrations: < 1 KiB, ≤ ~350 KiB with rootCAs; → 413 */
 
@@ -58,6 +59,23 @@ void sn_server_gc(struct sn_server *s, int64_t now_ms)
         }
         sn_registry_account(&s->reg, t); /* peers removed anywhere since the last pass */
     }
+}
+
+/* CDN readiness: registrations first; when a job ended, a disk-GC pass (quota and watermarks
+ * are checked right after the cache grew, not only on the timer). */
+static void on_cdn_ready(struct sn_task *t, void *arg)
+{
+    struct sn_server *s = arg;
+    int is_end = !t->cdn && (t->cdn_status == SN_CDN_SUCCESS || t->cdn_status == SN_CDN_FAILED);
+    sn_api_on_task_ready(t, s);
+    if (is_end && s->diskgc)
+        sn_diskgc_request(s->diskgc, 0, "after a CDN job");
+}
+
+static void on_cdn_nospace(uint64_t need_bytes, void *arg)
+{
+    struct sn_server *s = arg;
+    sn_diskgc_request(s->diskgc, need_bytes, "cache disk full");
 }
 
 static void on_gc_timer(evutil_socket_t fd, short what, void *arg)
@@ -105,10 +123,13 @@ struct sn_server *sn_server_new(const struct sn_config *cfg, struct event_base *
         .fail_access_ms = cfg->fail_access_interval_ms,
         .piece_size = cfg->piece_size,
         .origin_policy = cfg->origin_policy,
+        .on_nospace = on_cdn_nospace,
+        .nospace_arg = s,
     };
-    s->cdn = sn_cdn_new(base, s->pool, s->http, &s->metrics, &co, sn_api_on_task_ready, s, err);
+    s->cdn = sn_cdn_new(base, s->pool, s->http, &s->metrics, &co, on_cdn_ready, s, err);
     if (!s->cdn)
         goto fail;
+    s->diskgc = sn_diskgc_new(s);
     /* The piece-token key lives beside the cache (created on first start, mode 0600) so that
      * tokens survive a restart; --peer-key shares one key between the supernodes of a cluster. */
     char *key_path = cfg->peer_key_path ? df_xstrdup(cfg->peer_key_path)
@@ -148,12 +169,14 @@ void sn_server_free(struct sn_server *s)
         event_free(s->gc_timer);
     if (s->reg.tasks)
         sn_api_shutdown(s);
+    sn_diskgc_shutdown(s->diskgc); /* before the CDN: no pass wakes a cancelled job */
     if (s->cdn)
         sn_cdn_shutdown(s->cdn);
     sn_auth_free(s->auth);        /* before the HTTP client its checks use */
     sn_limit_free(s->limit);
     df_http_client_free(s->http); /* after the CDN cancelled its requests */
     df_workpool_free(s->pool);    /* runs the last completions (they free dying jobs) */
+    sn_diskgc_free(s->diskgc);
     sn_cdn_free(s->cdn);
     df_http_server_free(s->api);
     df_http_server_free(s->dl);

@@ -27,6 +27,7 @@ struct df_token_key;
 struct sn_auth;
 struct sn_admit;
 struct sn_limit;
+struct sn_diskgc;
 
 struct sn_server {
     const struct sn_config *cfg;
@@ -52,6 +53,7 @@ struct sn_server {
     struct sn_admit *admits;       /* registrations waiting for such a check */
     int nadmits;
     struct sn_limit *limit;        /* per-address rate of new origin downloads (sn_limit) */
+    struct sn_diskgc *diskgc;      /* disk GC of the cache (quota, free-space watermarks) */
 };
 
 /* Binds both ports, creates the cache directory, starts the GC timer. Returns NULL and fills

@@ -77,6 +77,8 @@ struct sn_task {
     int refs;                  /* holders besides the registry (CDN job, pending replies) */
     int is_removed;            /* dropped from the registry; freed at the last unref */
     int is_verifying;          /* a re-verification of a piece runs (sn_verify) */
+    int dl_inflight;           /* download-port replies whose file data is not sent yet; each
+                                  holds a reference (sn_download); disk GC skips the task */
     int needs_refetch;         /* the cache copy is bad: fetch it again when the job ends */
     uint32_t refetch_piece;    /* with needs_refetch: the one bad piece to repair alone
                                   (sn_cdn_repair_piece), UINT32_MAX = the whole file */

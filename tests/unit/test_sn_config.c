@@ -305,6 +305,54 @@ static void test_usage_lists_new_flags(void **state)
     free(buf);
 }
 
+/* Issue 11: disk management flags (sizes, percentages, durations), defaults and errors. */
+static void test_disk_gc_flags(void **state)
+{
+    (void)state;
+    struct sn_config c;
+    char err[DF_ERR_LEN];
+    char *a0[] = {"supernode"};
+    assert_int_equal(parse(&c, err, 1, a0), SN_CONFIG_RUN);
+    assert_int_equal(c.cache_quota_bytes, 0);
+    assert_int_equal(c.young_gc_threshold.pct, 10);
+    assert_int_equal(c.full_gc_threshold.pct, 2);
+    assert_int_equal(c.gc_disk_interval_ms, 15000);
+    sn_config_cleanup(&c);
+    char *a1[] = {"supernode", "--cache-quota", "30M", "--young-gc-threshold", "5G",
+                  "--full-gc-threshold", "25%", "--gc-disk-interval", "0"};
+    assert_int_equal(parse(&c, err, 9, a1), SN_CONFIG_RUN);
+    assert_int_equal(c.cache_quota_bytes, 30ull << 20);
+    assert_int_equal(c.young_gc_threshold.pct, -1);
+    assert_int_equal(c.young_gc_threshold.bytes, 5ull << 30);
+    assert_int_equal(c.full_gc_threshold.pct, 25);
+    assert_int_equal(c.gc_disk_interval_ms, 0);
+    sn_config_cleanup(&c);
+    static const char *const bad[][2] = {
+        {"--cache-quota", "-1"}, {"--cache-quota", "lots"}, {"--young-gc-threshold", "101%"},
+        {"--young-gc-threshold", "%"}, {"--full-gc-threshold", "-5%"},
+        {"--full-gc-threshold", "1.5%"}, {"--gc-disk-interval", "soon"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char *av[] = {"supernode", (char *)bad[i][0], (char *)bad[i][1]};
+        if (parse(&c, err, 3, av) != -EINVAL)
+            fail_msg("%s '%s' accepted", bad[i][0], bad[i][1]);
+        assert_non_null(strstr(err, bad[i][0]));
+        sn_config_cleanup(&c);
+    }
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    assert_non_null(f);
+    sn_config_usage(f);
+    fclose(f);
+    assert_non_null(strstr(buf, "--cache-quota size"));
+    assert_non_null(strstr(buf, "--young-gc-threshold size|N%"));
+    assert_non_null(strstr(buf, "(default 10%)"));
+    assert_non_null(strstr(buf, "--full-gc-threshold"));
+    assert_non_null(strstr(buf, "--gc-disk-interval"));
+    free(buf);
+}
+
 /* policy_says(c, "1.2.3.4", port) → 0 allowed / -EACCES */
 static int policy_says(const struct sn_config *c, const char *ip, uint16_t port)
 {
@@ -435,6 +483,7 @@ int main(void)
         cmocka_unit_test(test_usage_lists_new_flags),
         cmocka_unit_test(test_origin_policy),
         cmocka_unit_test(test_properties),
+        cmocka_unit_test(test_disk_gc_flags),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -66,7 +66,9 @@ static void test_full(void **state)
                           "--down-limit=4", "--system-bandwidth=20MB", "--max-bandwidth=200MB",
                           "--debug", "--advertise-ip=192.0.2.9", "--fail-access-interval=3m0s",
                           "--gc-initial-delay=6s", "--gc-meta-interval=120000ms",
-                          "--task-expire-time=3m0s", "--peer-gc-delay=3m0s"};
+                          "--task-expire-time=3m0s", "--peer-gc-delay=3m0s",
+                          "--gc-disk-interval=15s", "--young-gc-threshold=100GB",
+                          "--full-gc-threshold=5GB"};
     assert_int_equal(n, DF_ARRAY_LEN(want));
     for (size_t i = 0; i < n; i++)
         assert_string_equal(a[i], want[i]);
