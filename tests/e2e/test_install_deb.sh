@@ -142,6 +142,7 @@ pkg_purge() {
     echo "WARNING: dpkg --purge damselfly failed: $(tail -3 "$T/run/purge-trap.out")" >&2
   _PKG=0
 }
+# shellcheck disable=SC2154  # rc is set inside the trap
 trap 'rc=$?; pkg_purge; (exit $rc); df_cleanup' EXIT
 
 check "apt-get install ./$(basename "$DEB")"
@@ -150,7 +151,7 @@ apt-get install -y --no-install-recommends -o DPkg::Lock::Timeout=60 "$DEB" \
   > "$T/run/apt.out" 2>&1 || fail "apt-get install failed: $(tail -5 "$T/run/apt.out")"
 [ "$(dpkg-query -W -f='${db:Status-Status}' damselfly)" = installed ] || fail "package not installed"
 pw=$(getent passwd damselfly) || fail "postinst did not create the user damselfly"
-IFS=: read -r _ _ uid gid _ home shell <<< "$pw"
+IFS=: read -r _ _ uid _ _ home shell <<< "$pw"
 [ "$uid" -lt 1000 ] && [ "$home" = /var/lib/damselfly ] && [[ "$shell" == */nologin ]] ||
   fail "user damselfly is not a system user with home /var/lib/damselfly and no shell: $pw"
 getent group damselfly > /dev/null || fail "no group damselfly"
@@ -209,6 +210,9 @@ _PKG_PIDS+=("$DFDP")
 wait_port "$DP2" "$DFDP"
 curl -sf --max-time 5 "http://127.0.0.1:$DP2/metrics" -o /dev/null || fail "installed dfdaemon: no /metrics"
 [ -n "$(ss -Hltn "src 127.0.0.1:$DP2")" ] || fail "dfdaemon does not listen on 127.0.0.1 (its default bind)"
+# a bad /etc/dragonfly/dfdaemon.yml would have ended it with exit 10; this is what it made of it
+grep -q "listening on 127.0.0.1:$DP2, registry https://index.docker.io" "$DH/logs/dfdaemon.log" ||
+  fail "dfdaemon log: $(grep -m1 listening "$DH/logs/dfdaemon.log" 2>&1)"
 _df_term_expect_clean dfdaemon "$DFDP"
 ok "dfdaemon answered on 127.0.0.1:$DP2 and exited 0 on SIGTERM"
 
