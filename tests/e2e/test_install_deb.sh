@@ -22,6 +22,8 @@ grep -q __asan_init "$DF_BIN/supernode" &&
   skip "sanitizer build: packages are built from plain (RelWithDebInfo) binaries"
 BUILD=$(cd "$DF_BIN/.." && pwd)
 [ -f "$BUILD/cmake_install.cmake" ] || skip "$BUILD is not a CMake build directory"
+# cmake --install writes install_manifest.txt and the configured units into the build dir
+[ -w "$BUILD" ] || skip "cannot write to $BUILD (cmake --install writes its manifest there)"
 for t in cmake dpkg-deb man groff systemd-analyze; do
   command -v "$t" > /dev/null || skip "$t not installed"
 done
