@@ -3,7 +3,8 @@ JOBS ?= $(shell nproc)
 BUILD ?= build
 ASAN_BUILD ?= build-asan
 
-.PHONY: all deps build build-asan test test-unit test-asan demo bench clean fuzz-build fuzz fuzz-smoke
+.PHONY: all deps build build-asan test test-unit test-asan demo bench clean fuzz-build fuzz fuzz-smoke \
+	install deb
 
 all: build
 
@@ -37,6 +38,16 @@ demo: build
 
 bench: build
 	@bash bench/cdn_vs_curl.sh $(BUILD)/bin
+
+# `make install [PREFIX=/usr] [DESTDIR=/tmp/root]`: binaries, man pages, systemd units, sysusers.d,
+# docs under PREFIX; configs in /etc/dragonfly, /etc/dragonfly.conf, /etc/default (never
+# replaced when present). `make deb`: $(BUILD)/damselfly_<version>_<arch>.deb (scripts/mkdeb.sh).
+PREFIX ?= /usr/local
+install: build
+	DESTDIR="$(DESTDIR)" cmake --install $(BUILD) --prefix "$(PREFIX)"
+
+deb: build
+	@bash scripts/mkdeb.sh $(BUILD) $(BUILD)
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)

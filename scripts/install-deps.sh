@@ -6,6 +6,7 @@ pkgs=(build-essential cmake pkg-config libevent-dev libcurl4-openssl-dev libssl-
       libjansson-dev libinih-dev libcmocka-dev nginx-light python3 curl iproute2
       e2fsprogs util-linux procps
       libyaml-dev docker-registry skopeo apache2-utils podman   # dfdaemon + its e2e tests
+      man-db groff-base systemd adduser   # make deb + test_install_deb (man -l, systemd-analyze)
       clang-14 libfuzzer-14-dev)  # last line: make fuzz / fuzz-smoke (docs/fuzzing.md)
 missing=()
 for p in "${pkgs[@]}"; do
