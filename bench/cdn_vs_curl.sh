@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # `make bench`: dfget with a warm supernode CDN vs curl straight from the origin, on loopback.
 # A 1 GiB random file is served by nginx (sendfile on; tests/e2e/origin.py if nginx is missing).
 # One dfget warms the supernode's CDN; then, BENCH_RUNS times (alternating order), dfget (warm

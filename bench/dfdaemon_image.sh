@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # The dfdaemon benchmark of issue 4 (a command, not a test): on loopback, Debian's docker-registry
 # holds a 4-layer image (BENCH_MIB MiB of random data, pushed with skopeo, which gzips the
 # layers); four "hosts" (four dfdaemons with their own work home, port and uploader, one

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Installs the Debian packages the swarm testbed (bench/swarm) needs, on top of
 # scripts/install-deps.sh. Idempotent and quiet when everything is already there.
 set -euo pipefail

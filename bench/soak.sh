@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # The soak benchmark of issue 11 (a command, not a test, not in CI): SOAK_MIN minutes of churn on
 # loopback, then a quiet cool-down, while the RSS and open fds of every daemon are sampled.
 #

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # The swarm benchmark (a command, not a test): on loopback, an origin (nginx with sendfile when
 # installed, else tests/e2e/origin.py), one supernode and 8 dfget peers (own work home and
 # uploader port each) started at the same moment on a 1 GiB random file. Measures the makespan,

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # `make install` / `cmake --install <build> [--prefix P]`, DESTDIR honoured (issue 12):
 #   <prefix>/bin/{supernode,dfget,dfdaemon}
 #   <prefix>/share/man/man1/dfget.1, man8/{supernode,dfdaemon}.8

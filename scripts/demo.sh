@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # `make demo`: the swarm on loopback. An origin web server (nginx when installed, else
 # tests/e2e/origin.py) serves a 256 MiB random file; a supernode and 8 dfget peers, each with its
 # own work home and uploader port, start at the same moment. Prints one line per peer (time,

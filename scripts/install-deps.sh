@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Installs the Debian 12 packages Damselfly needs to build, test and demo.
 # Idempotent and quiet when everything is already there.
 set -euo pipefail

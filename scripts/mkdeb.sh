@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Builds the Debian package damselfly_<version>_<arch>.deb from a CMake build directory
 # (issue 12; `make deb`). dpkg-deb based, no debhelper:
 #   - the files come from the build's install rules (cmake --install --prefix /usr into a

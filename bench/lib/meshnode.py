@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """One node of bench/tcpmesh: serves byte ranges to the other nodes and downloads from them.
 
 Run inside a testbed namespace by bench/tcpmesh, never by hand. Protocol (plain TCP, port 7700):

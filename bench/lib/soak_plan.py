@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """The event schedule of bench/soak.sh: randomised churn, fully determined by the seed.
 
 usage: soak_plan.py --seed S --duration SECS --hosts N --stable K --sizes "1 4 16" [--dfd N]

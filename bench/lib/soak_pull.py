@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """One image pull of bench/soak.sh through a dfdaemon (registry mirror): manifest, config, layers.
 
 usage: soak_pull.py BASE REPO [TAG]   (BASE = http://127.0.0.1:<dfdaemon port>)

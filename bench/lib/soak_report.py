@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """The report of bench/soak.sh: OUT/NAME.md, OUT/NAME.png (gnuplot), OUT/NAME.csv.
 
 usage: soak_report.py --run DIR --tdir T --sn-log FILE --out DIR --name NAME --cmd "..."

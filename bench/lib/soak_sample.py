@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """The sampler of bench/soak.sh: every --interval s, RSS and open fds of each daemon of the run.
 
 usage: soak_sample.py --dir T --t0 EPOCH --procs OUT.csv --metrics OUT.csv --stop FILE

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Discrete-time swarm simulator driving the supernode's real scheduler (src/supernode/sn_sched)
  * with N simulated hosts. The network is modelled as per-host upload and download capacities
  * shared max-min fairly (approximated by a few rounds of progressive filling per step) between

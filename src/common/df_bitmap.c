@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Piece bitmap: a fixed-size bitset of 64-bit words with an exact population count kept on
  * every mutation, so "how many pieces" and "is it full" are O(1). Bits past nbits stay 0,
  * which lets whole-word scans and popcounts ignore the tail. Pure; no locking. */

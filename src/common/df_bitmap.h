@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Fixed-size bitset with a cached population count; used for piece sets (which pieces a peer or
  * the CDN has). Pure, not thread-safe. Memory: ceil(nbits/64)*8 bytes + header. */
 #ifndef DF_BITMAP_H

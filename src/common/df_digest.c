@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* EVP-based digests. We never hand-roll crypto; this file only wraps libcrypto. */
 #include "df_digest.h"
 

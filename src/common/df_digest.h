@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Streaming MD5 / SHA-256 over OpenSSL EVP, hex helpers, constant-time hex compare.
  * A df_digest is used by one thread at a time. */
 #ifndef DF_DIGEST_H

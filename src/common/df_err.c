@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* df_strerror: text for DF_E* codes and -errno values. */
 #include "df_err.h"
 

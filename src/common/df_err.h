@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Error codes shared by every module.
  * Functions return 0 on success and a negative code on failure: either -errno (e.g. -ENOENT)
  * or one of the DF_E* values below, which sit far outside the errno range. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* libcurl multi interface driven by libevent (the socket/timer callback pattern). One client per
  * event_base. Starting and cancelling requests from inside curl callbacks is deferred until curl
  * has returned, because libcurl forbids add/remove_handle from within its own callbacks. */

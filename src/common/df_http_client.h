@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Outbound HTTP(S) with libcurl's multi interface driven by a libevent loop (one client per
  * event_base). Every outbound request of every program goes through here: origin fetches,
  * supernode API calls, piece downloads. Connections are kept alive and reused by curl's

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* evhttp wrapper: listening socket set-up (dual-stack with fallback), route dispatch with the
  * optional "/v<version>" prefix, body cap (evhttp answers 413 itself), query decoding and the
  * reply helpers. It does no protocol logic: handlers decide everything. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Thin evhttp wrapper for our HTTP servers (supernode control API, supernode download port,
  * dfget uploader): binding (IPv4, IPv6, "::" dual-stack with fallback to 0.0.0.0), a route
  * table with an optional "/v<digits.dots>" prefix, a request-body cap, query parsing and the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Case-insensitive jansson getters and the ResultInfo envelope. */
 #include "df_json.h"
 #include "df_redact.h"

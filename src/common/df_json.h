@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* jansson helpers. Dragonfly's Go supernode matches JSON keys case-insensitively (spec §2.1),
  * so every lookup of a client-sent key goes through the _ci getters. */
 #ifndef DF_JSON_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Connection guard: connection limit with eviction of unfinished requests, request-head
  * deadline, accept back-off on EMFILE & co. See df_listen.h for the rules and why the guard
  * only ever names a connection by (fd, socket inode). */

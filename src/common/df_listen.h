@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Connection guard for our evhttp servers (supernode API and download port, every uploader,
  * dfdaemon's proxy port): bounds what one client can hold.
  *  - at most max_conns connections per server; at the limit a new connection evicts the

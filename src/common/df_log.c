@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Line logger. Each line is formatted into a stack buffer and written with one write(2), so
  * lines from the loop thread and worker threads never interleave. */
 #include "df_log.h"

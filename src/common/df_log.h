@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Logging: one line per event, "<time> <LEVEL> <module> message", to stderr or a file.
  * Thread-safe (one write(2) per line). Not for user-facing console output. */
 #ifndef DF_LOG_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Outbound network policy: CIDR and host-pattern lists, the always-on rules and the decision
  * for one connection. Addresses are compared in one 128-bit space: IPv4 as ::ffff:a.b.c.d
  * (IPv4 prefixes + 96), so a mapped IPv6 address and its IPv4 form match the same entries.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Outbound network policy (SSRF guard): decides whether a connection to an origin may be opened,
  * from the address actually about to be connected (after DNS, for every redirect hop) and the
  * host name of the URL being fetched. Used by df_http_client (df_http_opts.policy) through

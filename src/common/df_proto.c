@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Dragonfly 1.x wire arithmetic: taskURL filtering and taskID, piece size / count / framing,
  * "start-end" range strings, single-range HTTP Range headers, percent-decoding.
  * Everything here is pure (no I/O, no global state); only df_proto_task_url allocates.

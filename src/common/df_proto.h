@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Dragonfly 1.x wire-protocol arithmetic (spec ../shared/spec/dragonfly-1x-protocol.md):
  * taskID (§3.1), piece size (§3.2), piece framing (§4.2), range strings (§1), HTTP Range
  * headers, result codes (§2.2). Pure functions: no I/O, no allocation unless stated.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Token bucket over a caller-supplied clock (microseconds). Tokens are whole bytes; refills
  * advance last_us only by the time the granted tokens are worth, so the sub-byte remainder is
  * carried to the next refill and the long-run rate stays exact however often we are called.

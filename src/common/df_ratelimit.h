@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Token bucket with the clock passed in (pure: unit-tested over simulated time).
  * rate 0 = unlimited. Burst is the bucket depth in bytes.
  * Example: rate 1 MiB/s, burst 64 KiB, bucket full at t=0. take(t=0, 64 KiB) → 0 (go now);

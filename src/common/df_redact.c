@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Redaction of credentials in URLs, header lines and free text (see df_redact.h). */
 #include "df_redact.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Redaction of secrets: the one place that decides what a secret looks like in Damselfly's
  * output. Credentials (Authorization, Proxy-Authorization, Cookie and Set-Cookie headers, URL
  * userinfo) are needed by the component that talks to the origin and by nobody else: every log

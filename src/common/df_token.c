@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Piece access tokens: Ed25519 over OpenSSL EVP (see df_token.h). */
 #include "df_token.h"
 

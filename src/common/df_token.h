@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Piece access tokens (peer authentication). The supernode signs, for each client it admitted
  * to a task, a short-lived token bound to the task, the client's CID and the address the
  * supernode saw the client at; every uploader (and the supernode's download port) checks it

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Implementation of df_util.h: allocators, checked parsing, clocks, path helpers. */
 #include "df_util.h"
 #include "df_err.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Small helpers every module uses: aborting allocators (for small, programmer-sized
  * allocations only; sizes from the network are checked by the caller and fail softly),
  * checked number parsing, time, paths, human units. No global state. */

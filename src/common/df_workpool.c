@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Worker threads for blocking work (pwrite, fsync, hashing). Jobs are taken FIFO; finished jobs
  * go to a completion queue and an eventfd wakes the loop, which runs done() callbacks there.
  * The loop thread never waits on a worker except in df_workpool_free. */

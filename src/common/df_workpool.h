@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* A small pool of worker threads for disk writes and hashing, so the event loop never blocks on
  * the disk. work() runs on a worker thread; done() then runs on the loop thread (woken through a
  * pipe), in completion order. Jobs run in submission order per pool but may complete out of

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Authorization gate for cached/swarm blobs: a bounded TTL cache of upstream answers keyed by
  * a hash of (credential, upstream, repo, digest), and the HEAD request that fills it. The
  * cache is a flat array scanned linearly (4096 entries at most, one scan per blob request). */

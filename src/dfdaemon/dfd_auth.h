@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Authorization-aware blob cache gate. Before a blob leaves this host from the swarm or the
  * local cache, dfdaemon asks the upstream registry whether *this* client may read it: a HEAD on
  * the blob URL with the client's own Authorization header. Answers are cached per

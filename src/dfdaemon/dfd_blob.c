@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Blob store + single-flight fetch: complete blobs are verified files under <localrepo>/sha256,
  * a fetch streams the upstream body into <hex>.part through one ordered writer thread that
  * also hashes it (or the swarm writes it piece by piece and reports its verified in-order

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* dfdaemon's blob store and fetch coordinator (<localrepo>/sha256/<hex>).
  *
  * A blob is either complete (a verified file <hex>, served with sendfile) or being fetched

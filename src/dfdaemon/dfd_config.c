@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* dfdaemon configuration: getopt_long flags (Dragonfly 1.0 names), the YAML file through
  * libyaml's document API (a node tree we walk with line numbers for error messages), and
  * final validation. No network I/O; only dfd_config_load_file() touches the filesystem. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* dfdaemon configuration: Dragonfly 1.0 flags (spec §10.1) parsed with getopt_long, plus the
  * YAML file (/etc/dragonfly/dfdaemon.yml, libyaml) with registry_mirror and proxies.
  * Precedence: defaults < YAML file < command-line flags.

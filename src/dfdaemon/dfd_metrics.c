@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Prometheus text rendering of dfdaemon's counters (metric names follow Dragonfly 1.0's
  * dragonfly_dfdaemon_* prefix, spec §9). */
 #include "dfd_metrics.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* dfdaemon counters and their Prometheus text rendering (GET /metrics). Plain integers updated
  * on the loop thread; rendering is pure (appends text to a caller buffer). */
 #ifndef DFD_METRICS_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* dfdaemon HTTP front: evhttp server, one `struct job` per proxied request that ties a client
  * request to one upstream libcurl transfer. Streaming with back-pressure: when more than
  * OUT_HIGH bytes wait in the client connection, the curl transfer is paused (DF_AGAIN) and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* dfdaemon's HTTP front: an evhttp server (default 127.0.0.1:65001) that routes every request
  * with dfd_rules and then
  *   - passes registry requests (/v2/, manifests, tags, HEADs, tokens) to the upstream registry

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* dfdaemon's pure request router: target validation, repository/digest grammar, upstream
  * choice (ns= / X-Dragonfly-Registry / --registry), blob detection and the `proxies` rules of
  * HTTP-proxy mode. Builds upstream URLs; performs no I/O. */

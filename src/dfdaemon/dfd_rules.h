@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Pure request router of dfdaemon (spec §10.2): given the method, the request target as
  * received and the X-Dragonfly-Registry header, decides what to do with a request and builds
  * the upstream URL. No I/O, no clock: unit-tested without sockets.

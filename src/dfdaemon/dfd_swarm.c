@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* In-process blob download through the supernode with dfget's engine: registration with
  * failover (dfget_reg), the piece loop (dfget_dl) and the writer thread (dfget_writer) wired
  * the way dfget_run wires them, minus the process-level parts (console, exit codes, signals).

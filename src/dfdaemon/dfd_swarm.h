@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* One blob download through the supernode, in-process, with dfget's own
  * engine (dfget_reg: registration + supernode failover, dfget_dl: piece loop, dfget_writer:
  * ordered pwrite + whole-file digests). The client's headers (Authorization) travel in the

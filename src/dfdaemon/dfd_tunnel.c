@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Blind CONNECT relay: takes the client socket from evhttp, connects to the target with a
  * bufferevent (evdns when given), answers 200/502 itself and relays bytes both ways with
  * high-water back-pressure and an idle timeout measured over both directions. */

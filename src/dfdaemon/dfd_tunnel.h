@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* CONNECT tunnels for dfdaemon's HTTP-proxy mode: a blind TCP relay between the client and
  * host:port (no TLS interception). The client socket is taken over from evhttp after the
  * CONNECT request was parsed (dfd_tunnels_open explains how evhttp is made to let go of it).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* dfdaemon: flags + YAML config, logging (<workHome>/logs/dfdaemon.log), signals, event loop.
  * Start-up errors print one line on stderr and exit non-zero (codes as Dragonfly 1.0 §10.1:
  * 10 config, 11 work home, 14 port). Everything else lives in dfd_proxy.c. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* dfget flags and config file: getopt_long over Dragonfly 1.0's flag set (spec §7.1) and the
  * INI file /etc/dragonfly.conf read with inih. Validation happens here so main() only ever
  * sees a consistent configuration; every problem becomes one line in err. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* dfget configuration: defaults < /etc/dragonfly.conf ([node] address=…, via inih) < argv
  * (getopt_long, Dragonfly 1.0 flags, spec §7.1). Pure except for reading the config file and
  * $HOME; no logging, errors are returned as one line in a caller buffer.

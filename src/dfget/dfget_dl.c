@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* P2P download loop: one pull request to the supernode at a time, one report per pull, any
  * number of piece downloads the supernode hands out (dfget_dl_piece.c runs each of them).
  * Pieces are verified while they stream and count once the writer committed them; their

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The P2P piece loop against one supernode (spec §6.1 step 6–8): GET /peer/task (700/502
  * first, then 701 + the result of each finished piece), concurrent piece downloads from any
  * (ip, port, path) the supernode names (its own download port or other peers' uploaders),

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Internal to dfget_dl*.c: the state of the P2P loop shared by the pull loop (dfget_dl.c) and
  * the piece downloads (dfget_dl_piece.c). Not for other modules. Loop thread only.
  *

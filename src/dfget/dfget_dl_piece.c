@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* One piece download from whichever source the supernode named (its download port or another
  * peer's uploader): GET with Range/pieceNum/pieceSize, streamed frame check and digest, payload
  * to the writer in DFGET_DL_CHUNK buffers, commit → announce. A slow, dead or lying source costs

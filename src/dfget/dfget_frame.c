@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Piece frame stripper: validates the 4-byte header and the 0x7F tail of a wrapped piece while
  * it streams in and tells the caller which bytes of each chunk are payload. It does not hash
  * (the digest covers the wrapped bytes and is the caller's business). */

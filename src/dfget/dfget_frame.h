@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Streaming unwrapper for one wrapped piece (spec §4.2: 4-byte big-endian header
  * `payload | pieceSize << 4`, payload, tail byte 0x7F), fed in arbitrary chunks as they arrive
  * from the network. Pure: no I/O, no allocation. One struct per piece download.

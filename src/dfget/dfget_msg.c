@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Encoding of dfget's requests to the supernode and decoding of its replies. All JSON goes
  * through jansson and the case-insensitive getters of df_json (the supernode may answer with
  * Go-style key spellings). Input from the network is validated here so the download loop can

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* dfget ↔ supernode messages (spec §2.3–2.7): builds the registration JSON body and the query
  * URLs of /peer/task, /peer/piece/suc, /peer/piece/error and of piece downloads; decodes the
  * registration and pull replies (ResultInfo envelope and the Go error envelope

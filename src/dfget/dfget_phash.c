@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Piece digest thread: every job hashes a slice of one stream's bytes on the worker; the done
  * callbacks (loop, in order) hand payload chunks on and deliver the final digest. A stream is
  * reference-counted by its queued jobs, so cancelling never races with the worker. */

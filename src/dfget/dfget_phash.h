@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Per-piece digests off the loop thread. One worker thread (df_workpool, FIFO) hashes the wrapped
  * bytes of every piece in flight: the 4-byte frame header, the payload chunks in order, the tail
  * byte. Each payload chunk is handed back on the loop thread once it is hashed (so the caller

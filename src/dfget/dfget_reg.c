@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Registration with supernodes: weighted, shuffled node order, local IP discovery, and the
  * asynchronous POST /peer/registry walk over the nodes (failover). The reply is decoded by
  * dfget_msg; this module only decides which node to try next. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Supernode selection and registration (spec §6.1 steps 3 and 5): the weighted node list
  * (weights divided by their GCD, expanded into repeated entries, shuffled), local IP discovery
  * (a TCP connect to the first reachable node), and POST /peer/registry tried node after node.

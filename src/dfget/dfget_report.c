@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Console lines of dfget (Dragonfly-compatible wording), the summary line and the progress
  * bar text. No state; the caller decides when and where to print. */
 #include "dfget_report.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* User-facing console output of dfget: Dragonfly's lines (spec §7.1) on stdout, the final
  * summary line (format shared with the demo and the tests, keep it exact), and the --showbar
  * progress bar on stderr. The formatting functions are pure (tested); the print functions

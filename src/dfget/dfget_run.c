@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The dfget flow: prepare, register with failover, P2P download, migration, back-source,
  * whole-file verification, atomic rename, console output. Every async step reports back
  * here; this module alone decides the exit code, the back-source reason and the message. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* One dfget download from start to exit code (spec §6.1): prepare (output path, work home,
  * log, temp file, sign/CID), choose P2P or back-source, register (failover), piece loop,
  * migration, back-source fallback with its reason codes (§6.2), whole-file check, atomic

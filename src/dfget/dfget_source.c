@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Direct download from the origin ("back-source"): one streamed GET, checked status and
  * length, payload written in order by the writer thread (which also computes the MD5 when the
  * user gave --md5). Also home of the free-space pre-check used by both download paths. */

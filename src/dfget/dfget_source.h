@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Back-source (spec §6.2): a plain streamed GET of the raw URL with the user's headers into the
  * temp file through the writer thread (stream mode). Status must be 200 (206 when the user sent
  * a Range header); the body length must equal Content-Length when one was sent; the free-space

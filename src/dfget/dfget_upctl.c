@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Finding, starting and talking to the work home's uploader from dfget (spec §5.2): host.meta,
  * /check, the meta-dir flock, the detached `dfget server` child and its port line,
  * /client/finish. Blocking on purpose (start-up and shutdown only), every wait bounded; HTTP

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* dfget's side of the uploader (spec §5.2): find or start the work home's `dfget server`, share
  * the download file with it (hard link, or a second copy across filesystems), keep it alive
  * during the download (/rate) and hand the finished file over (/client/finish).

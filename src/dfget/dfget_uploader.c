@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* dfget server: serves registered piece files to peers (spec §5). One libevent loop, evhttp,
  * zero-copy payloads (evbuffer_add_file → sendfile), one shared rate-limit group for the host's
  * upload limit, idle exit and expiry of finished files with /peer/service/down to the supernode.

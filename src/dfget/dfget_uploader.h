@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The uploader ("dfget server", spec §5): a long-lived process per work home that serves the
  * pieces this host has to other peers. Only files registered through /check (by a dfget of this
  * work home) are served; a request path is only ever compared with registered names, never

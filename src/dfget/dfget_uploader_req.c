@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Range/piece arithmetic for the uploader; see the header for the worked example. Inputs come
  * from remote peers: every number is checked before it is used in an offset computation. */
 #include "dfget_uploader_req.h"

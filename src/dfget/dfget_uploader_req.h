@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Pure planning of one uploader piece request (spec §5.1): from the request's Range (wrapped
  * coordinates), pieceNum and pieceSize headers and the size of the raw service file, decide
  * which raw bytes to send and the 4-byte frame header to put in front of them. No I/O.

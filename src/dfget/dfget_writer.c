@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Writer for dfget: payload pwrite()s at piece offsets on one worker thread, whole-file hashing
  * of the committed prefix, in file order, on a second one. The write thread never hashes, so it
  * drains the queue smoothly (no multi-piece catch-up bursts that stall the transfers), and the

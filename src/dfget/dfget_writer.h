@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The writer: pwrites piece payloads at their offsets into the temp file on one worker thread
  * and computes the whole-file digests (MD5 and/or SHA-256) of the committed prefix, in file
  * order, on a second one (pread from the page cache), so hashing never holds up the writes and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* dfget entry point: `dfget server …` runs the uploader (dfget_uploader); otherwise parse the
  * configuration (file + flags), answer `version` / --help, run the download. Everything else
  * lives in dfget_run and the modules it drives. */

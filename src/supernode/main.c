@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* supernode: flag parsing, logging set-up, signals, event loop. Everything else is in
  * sn_server.c and the modules it assembles. */
 #include <signal.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Control API handlers (spec §2): decode (sn_req) → registry / CDN / scheduler → encode.
  * Registrations of a task whose origin headers are not in yet are deferred (the evhttp request
  * is kept on the task's pending list) and answered by sn_api_on_task_ready(). */

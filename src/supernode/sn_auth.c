@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Admission to private tasks: credential detection, the answer cache and the origin check
  * (see sn_auth.h). */
 #include "sn_auth.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Admission to private tasks. A task is private when the registration that started its CDN
  * download carried credentials (Authorization / Proxy-Authorization / Cookie headers or URL
  * userinfo), or a taskUrl with filtered query parameters (signed URLs): its bytes came from an

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Loop-thread half of the CDN: one job per task download. trigger → prepare (worker: read
  * .meta, choose fresh / revalidate / resume) → one origin GET (conditional or ranged when the
  * cache allows) → body chunks queued and handed to the worker one batch at a time → finalize

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Passive CDN: fetches a task's file from its origin exactly once (libcurl via df_http_client,
  * streamed), cuts it into wrapped pieces written at n*P in the cache file, digests each piece
  * and hands it to the scheduler the moment it is on disk; reuses the cache after a restart or

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Worker-thread half of the CDN: decide how to reuse the cache (prepare), wrap and write body
  * bytes into pieces at n*P with their digests (batch), then close the last piece, check length
  * and md5 and write the digest files and the finished .meta (finalize). Runs on df_workpool

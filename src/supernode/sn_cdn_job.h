@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Internal to sn_cdn.c (loop side) and sn_cdn_io.c (worker side): the state of one CDN run.
  * Fields are grouped by who may touch them:
  *   [loop]   loop thread only;

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Worker half of the CDN's re-verification (issue 11): before a cached piece is announced
  * again after a restart or a task GC, its wrapped bytes on disk are re-hashed and compared with
  * the digest stored when it was cut. Runs on df_workpool threads, one batch of pieces per job

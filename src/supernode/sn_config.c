@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Supernode flag parsing (Dragonfly 1.0 names and defaults, spec §8.1) and advertise-IP
  * detection. Validation errors come back as one line in err; main prints it and exits 1. */
 #include "sn_config.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Supernode configuration: Dragonfly 1.0 flags (spec §8.1) parsed with getopt_long into a
  * struct sn_config, over the settings of Dragonfly 1.x's supernode.yml (sn_yaml: --config, or
  * /etc/dragonfly/supernode.yml when present) and the Java-era -Dsupernode.* properties.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Disk-GC passes of the supernode cache: scan (worker) → decide (loop, sn_gc) → rename the
  * victims' files away and drop evicted tasks from memory (loop) → unlink (worker) → metrics,
  * log, and wake CDN writes that wait for space. At most one pass runs; requests that arrive

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Disk GC of the supernode cache: measures the cache (a bounded scan of <home>/repo/download on
  * the df_workpool, plus statvfs of its filesystem), asks sn_gc which tasks to evict, removes
  * their files (and drops evicted in-memory tasks from the registry), and updates the cache

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Download port: GET/HEAD /download/<id[0:3]>/<id> with one Range, served from the CDN file
  * with sendfile (evbuffer_add_file). The URL only names a task: the task is looked up in
  * memory and the file it owns is opened, so no path from the request ever reaches open(2).

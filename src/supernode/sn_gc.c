@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Which cache entries a disk-GC pass evicts: byte targets from the free-space watermarks, the
  * quota and an ENOSPC request, then least-recently-used idle entries until they are met.
  * Pure; the disk is measured and files are removed by sn_diskgc. */

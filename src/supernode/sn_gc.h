@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Disk-GC decision of the supernode cache (pure: no I/O, no clock; the caller passes data and
  * gets back which cache entries to evict). The driver that measures the disk, asks this module
  * and removes files is sn_diskgc. Design notes: docs/internals/cdn-cache.md, "Disk management".

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Admission limits: per-address rate of new origin downloads, metadata budget. Pure. */
 #include "sn_limit.h"
 

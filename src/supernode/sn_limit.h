@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Admission limits of the supernode's control API, pure (the clock is passed in):
  *
  *  - a per-address rate of NEW ORIGIN DOWNLOADS: every registration that would start a CDN

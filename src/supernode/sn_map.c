@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Chained string hash map (FNV-1a). Small and boring on purpose: tasks and clients are looked
  * up by id on every API call. */
 #include "sn_map.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* String-keyed hash map (chained, power-of-two buckets, grows at load 1). Keys are copied;
  * values are borrowed pointers the caller owns. Not thread-safe. Iteration order is
  * unspecified; removing the current element during sn_map_foreach is allowed. */

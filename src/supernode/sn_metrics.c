@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Counter storage and Prometheus exposition (text format 0.0.4). */
 #include "sn_metrics.h"
 

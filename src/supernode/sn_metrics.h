@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Supernode counters and their Prometheus text rendering (spec §9 names, plus
  * damselfly_supernode_origin_bytes_total / _upload_bytes_total). Loop thread only. */
 #ifndef SN_METRICS_H

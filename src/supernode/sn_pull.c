@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* GET /peer/task (spec §2.2, §6.3): the report in the query is applied, then the scheduler
  * picks the client's next pieces.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Coalescing of bad cache pieces into origin byte ranges for the CDN's piece repair. Pure:
  * the Range requests, writes and digest checks are sn_cdn.c / sn_cdn_io.c. */
 #include "sn_repair.h"

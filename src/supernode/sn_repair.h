@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Pure planning for the CDN's piece repair (docs/internals/cdn-cache.md, "Re-verification and
  * piece repair"): which origin byte ranges to fetch again for a set of bad cache pieces. No I/O,
  * no clock: the CDN (sn_cdn.c) feeds it the pieces its re-verification found bad.

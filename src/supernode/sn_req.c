@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Registration / pull request decoding and validation. The registration accepts what the Go
  * dfget sends (JSON, keys like rawUrl/taskUrl/cid/ip matched case-insensitively) and what the
  * Python dfget sent (form with repeated `headers`). Port rule: 0 or 1024-65535 (Dragonfly's

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Decoding and validation of supernode API requests (spec §2.3, §2.4): registration bodies
  * (JSON or application/x-www-form-urlencoded, keys case-insensitive) and /peer/task queries.
  * Pure: no I/O; every error comes back as one line in err. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Scheduler state (see sn_sched.h for the data model): tasks, client slots, reports, holders,
  * isolation (blacklist, elimination, service-down). Ordering and source choice live in
  * sn_sched_pick.c. Pure: callers pass the time; nothing here does I/O or logs. */

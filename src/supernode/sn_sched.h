@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Piece scheduler: PURE (state in, decisions out; no I/O, no clock reads, no global state: the
  * time and a PRNG state are passed in). Decides which pieces a client (one dfget task, keyed by
  * CID) fetches next and from whom: a peer that holds the piece, or the supernode (the CDN).

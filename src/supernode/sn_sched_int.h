@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Internal to sn_sched.c and sn_sched_pick.c (not part of the scheduler's API). */
 #ifndef SN_SCHED_INT_H
 #define SN_SCHED_INT_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Scheduler decisions: candidate order (rarest first, then distance to the client's running
  * centre, then random) and source choice (least loaded eligible holder among a bounded sample
  * of the piece's holder list, else the supernode, which sends each piece about once). Pure;

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Supernode assembly: worker pool, HTTP client, the two servers, CDN, registry, metrics
  * observer and the periodic task/peer GC. main.c only parses flags and runs the loop. */
 #include "sn_server.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The supernode process: owns the event loop resources (worker pool, HTTP client, the control
  * API server on --port, the download server on --download-port), the task registry, the CDN
  * and the metrics, and runs the task/peer GC timer (spec §8.2).

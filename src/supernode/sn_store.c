@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* CDN cache files: paths, .meta JSON, per-piece digest files, and the piece scanner used to
  * resume an interrupted download or rebuild lost digests. Only worker threads call the
  * blocking functions. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* On-disk CDN cache format (spec §4.1) under <home>/repo/download/<id[0:3]>/:
  *   <id>          wrapped data file, piece n at offset n*P (4-byte header, payload, 0x7F)
  *   <id>.meta     JSON: Dragonfly's keys (taskID, url, pieceSize, httpFileLen, bizId,

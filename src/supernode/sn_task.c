@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* In-memory tasks and dfget tasks: creation, lookup, reference counting, piece digests and
  * the pure GC predicates. No I/O. */
 #include "sn_task.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Tasks and dfget tasks ("peers") of the supernode, in memory.
  *
  * OWNERSHIP: struct sn_registry owns every struct sn_task (map id → task); a task owns its

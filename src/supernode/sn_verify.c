@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Re-verification of the supernode's own cache copy (spec §2.7, §6.3) after a client reported
  * a piece it got from the supernode as corrupt (FILE_MD5_NOT_MATCH) or missing (FILE_NOT_EXIST).
  * The piece is re-read and re-hashed on the worker pool and compared with the digests recorded

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* supernode.yml → flag arguments (see sn_yaml.h). */
 #include "sn_yaml.h"
 

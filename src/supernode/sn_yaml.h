@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Dragonfly 1.x supernode.yml (spec §8.1: section `base:` with the Go supernode's keys, plus
  * `plugins:` and `storages:`) turned into the equivalent flag arguments ("--port=8002",
  * "--debug"), which sn_config then parses before the command line: one validator for both,

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """Raw-socket abuse of a dfdaemon (tests/e2e/test_dfd_hostile.sh).
 
 usage: dfd_hostile.py PORT MODE [ARGS]

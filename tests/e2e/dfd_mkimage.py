@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """Writes an OCI image layout with N random-data layers (dfdaemon e2e tests).
 
 usage: dfd_mkimage.py DIR LAYERS KIB_PER_LAYER [TAG]

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """Slow-header flood for tests/e2e/test_hostile_flood.sh (loopback only).
 
 Usage: hostile_flood.py HOST PORT N HOLD_S [TRICKLE_S]

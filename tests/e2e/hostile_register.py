@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """Registration load against a supernode (issue 11, hostile load).
 
   hostile_register.py SN_HOST SN_PORT URL COUNT [options]

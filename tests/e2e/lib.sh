@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # shellcheck shell=bash
 # Sourced by every end-to-end scenario (tests/e2e/test_*.sh), scripts/demo.sh and the bench.
 # Gives each run a private temp dir $T, starts real processes on loopback (origin.py, supernode,

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """A small, real HTTP/1.1 origin server for Damselfly's end-to-end tests and demo.
 
 Serves the files of one directory (GET/HEAD, keep-alive) with Content-Length, ETag and

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # No supernode listening: with --notbs dfget fails cleanly; without it dfget falls back to the
 # origin (back-source) and the summary says every byte came from the source.
 source "$(dirname "$0")/lib.sh"

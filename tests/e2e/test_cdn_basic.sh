@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Passive CDN (dfget -p cdn: no uploader, so every byte must come from the supernode), first and second fetch: a 64 MiB file fetched through the supernode matches the
 # source; a second fetch of the same URL is served from the supernode's cache and the origin
 # sends the body only once.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # The CDN cache survives a supernode restart: after SIGTERM and a new supernode on the same home
 # dir, a fetch is served from the cache once the origin answered a conditional GET with 304.
 source "$(dirname "$0")/lib.sh"

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Four dfget started at the same moment for a new 64 MiB file: the first registration starts the
 # only origin download, the others wait for it; every output is correct.
 source "$(dirname "$0")/lib.sh"

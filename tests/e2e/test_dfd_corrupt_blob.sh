@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # A corrupted upstream blob never reaches a client as a complete layer. The registry's stored
 # bytes of one layer are altered in place (same size); the registry still serves them under
 # the original digest. dfdaemon hashes the stream, holds back the last chunk, finds the SHA-256

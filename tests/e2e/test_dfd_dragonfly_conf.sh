@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # The seed's dfclient (issue 12): dfdaemon started with only `--registry=… --ratelimit 500M`
 # and /etc/dragonfly.conf `[node] address=…` mounted takes its supernodes from that file, as
 # dfget does, so layers go through the swarm (before: the file was ignored and every layer went

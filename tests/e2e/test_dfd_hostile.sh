@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # dfdaemon under malformed and hostile requests (in front of a real docker-registry): bad
 # digests, '..' and %2e%2e in names, invalid repository names, huge headers and bodies, junk
 # bytes, slowloris-style idle connections (bounded by --idle-timeout), clients that reset the

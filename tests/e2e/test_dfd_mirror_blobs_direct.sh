@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # dfdaemon as a registry mirror in front of a real docker-registry, phase 1: blob bodies come
 # from the registry itself (fetched by dfdaemon into its local store, once per host) — NO
 # swarm, no P2P is claimed here. Checks:

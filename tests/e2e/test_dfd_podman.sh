@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # podman pull through dfdaemon as a registries.conf mirror (vfs storage in the test's temp
 # dir, no daemon, nothing outside $T): the image "registry.invalid/test/app" resolves to the
 # mirror 127.0.0.1:<dfdaemon>, whose --registry is the test's docker-registry. podman verifies

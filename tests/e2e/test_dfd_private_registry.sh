@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # dfdaemon in front of a private docker-registry (htpasswd basic auth), phase 1 (blob bodies
 # come from the registry through dfdaemon; no swarm):
 #  1. no credentials: 401 + the registry's WWW-Authenticate header passed back, for /v2/,

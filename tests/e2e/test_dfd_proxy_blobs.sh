@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # HTTP-proxy mode: a GET of a blob URL matched by a non-direct `proxies` rule takes the same
 # path as a mirror-mode blob GET (authorization HEAD, local store, single fetch, verified
 # stream); a `direct` rule and non-blob URLs are fetched straight from the target every time.

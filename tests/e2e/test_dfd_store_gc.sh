@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # dfdaemon's blob-store clean-up (Dragonfly §8.3: unused for 1 h → deleted, checked every 2 min)
 # with a test-sized period (gc_interval: 1s from the YAML) and --gc-expire 30s: a cache hit counts
 # as an access, stale .part files go, other files stay, a blob being streamed to a slow client

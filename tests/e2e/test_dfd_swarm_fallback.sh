@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Swarm mode with no supernode answering (--node points at a dead port): every blob fetch
 # tries the swarm, the registration fails, and dfdaemon falls back to the upstream registry
 # (Dragonfly's behaviour): skopeo copy still succeeds with verified layers, one log line per

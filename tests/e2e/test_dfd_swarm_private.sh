@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Phase 2 (prototype), private registry (htpasswd) + supernode + two dfdaemons with --node:
 #  1. host A pulls with credentials: the blob goes through the supernode, whose origin fetch is
 #     authorized by the client's Authorization header carried in the registration;

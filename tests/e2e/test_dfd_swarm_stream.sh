@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Streaming of swarm layers: with --node, a blob GET receives the blob's bytes as soon as the
 # next in-order piece is verified and written, not after the whole layer is on disk.
 # A 64 MiB layer is downloaded through the swarm with dfdaemon's --ratelimit (8 MiB/s, so the

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Phase 2 (prototype): three dfdaemons ("hosts": own work homes and ports) with --node pull the
 # same 3-layer image at once with skopeo. Blob GETs go through the supernode in-process (dfget
 # engine linked into dfdaemon, the client's headers in the registration): the registry serves

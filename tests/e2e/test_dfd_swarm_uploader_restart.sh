@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Uploader liveness: dfdaemon A (--node) serves its blobs' pieces through its uploader
 # (`dfdaemon server`, started at start-up). The uploader is killed (SIGKILL, as if it died or
 # idled out). A's next blob finds no uploader at /check, starts a new one (off the loop) and

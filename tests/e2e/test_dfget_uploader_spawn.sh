@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # dfget's side of the uploader (spec §5.2): a dfget in pattern p2p starts `dfget server` for its
 # work home, a later (or concurrent) dfget of the same home reuses it (one process), the output
 # and <home>/data/<taskFileName>.service are one inode (or, across filesystems, two equal files),

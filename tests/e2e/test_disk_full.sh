@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Free-space pre-check: the output directory is a 16 MiB tmpfs and the file is 64 MiB. dfget must
 # refuse before writing the first byte, say it is about space, exit 80 and leave nothing behind.
 source "$(dirname "$0")/lib.sh"

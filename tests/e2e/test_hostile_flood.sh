@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Hostile load (issue 11): 1,100 half-open connections that trickle their request head, against
 # servers started under the common `ulimit -n 1024` (soft = hard): the supernode API port (with
 # the default connection limit, then with a limit above the fd limit so that accept hits

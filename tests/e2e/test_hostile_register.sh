@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Hostile registrations (issue 11): memory per request and per task is bounded.
 #  1. The issue's attack: 200 registrations with 900 KB identifiers (each under the 1 MiB body
 #     limit) → every one a 400 naming the field; no task, no origin request, RSS flat.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # HTTPS origin with a self-signed certificate (CN/SAN 127.0.0.1) made by the test: dfget
 # back-source (-p source) verifies it with --cacerts (one file: CURLOPT_CAINFO; several: one
 # PEM bundle, CURLOPT_CAINFO_BLOB), fails cleanly without it (exit 80, no output), and

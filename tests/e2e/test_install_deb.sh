@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Issue 12, "deploy it": the install rules and the Debian package, built from the binaries under
 # test ($DF_BIN's build directory).
 #  1. `cmake --install --prefix /usr` into a DESTDIR lays out binaries, man pages, units,

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # IPv6 end to end: origin and supernode on ::1, dfget with --node [::1]:port and a URL with [::1].
 source "$(dirname "$0")/lib.sh"
 need_bins supernode dfget

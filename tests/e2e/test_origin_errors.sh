@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Origin failures never yield an output file: 404 (with and without --notbs), a truncating origin
 # (full Content-Length announced, connection closed after half), a corrupting origin (same length,
 # flipped bytes; dfget gets --md5 of the real file) and a connection reset mid-body.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # The founding document's walkthrough with host binaries (issue 12): a supernode configured only
 # by Java-era -Dsupernode.* properties, dfget finding it through the INI file (`[node]
 # address=…`), and a supernode configured only by a Dragonfly 1.x supernode.yml. Before: the

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Supernode API robustness and wire shapes, with curl only (no dfget):
 #  1. malformed input to every endpoint of both ports (bad JSON, missing fields, wrong types,
 #     a 2 MiB body, absurd ranges, unknown CIDs, path traversal on the download port, Range

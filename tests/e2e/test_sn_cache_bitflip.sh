@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Issue 11: pieces from the supernode's disk are re-verified before they are first served after
 # a restart, and a bad piece is fetched again alone (not the whole file).
 #  1. a 24 MiB file is cached through a real dfget download; the supernode stops;

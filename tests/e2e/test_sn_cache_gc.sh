@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Issue 11 ("hostile load"): the supernode cache manages its disk.
 # 1. Quota (no root needed): --cache-quota 30M, three 12 MiB files in turn; once the third is
 #    cached, the oldest idle task is evicted and the cache is back under the quota.

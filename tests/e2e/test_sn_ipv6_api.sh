@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Supernode on IPv6, with curl only: the default bind "::" answers on ::1 and on 127.0.0.1
 # (dual-stack); an origin on [::1] is fetched by the CDN; with --advertise-ip ::1 the piece tasks
 # carry cid cdnnode:::1~<id> and peerIp ::1, and the download port serves the piece on [::1].

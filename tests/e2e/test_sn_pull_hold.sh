@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Held pulls (src/supernode/sn_pull.c) and the piece-size setting, with fake clients (curl) on
 # the real supernode and the test origin:
 #  - a client with nothing running whose pull cannot be served (the only piece is in flight

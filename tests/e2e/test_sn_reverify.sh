@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # The supernode checks its own copy when a client reports a piece it served as bad (spec §2.7):
 #  1. FILE_MD5_NOT_MATCH for an intact piece → re-read, found intact, nothing else happens;
 #  2. a byte flipped in the cache file, then FILE_MD5_NOT_MATCH for that piece → found bad, that

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # rootCAs: the supernode verifies an HTTPS origin with the CA certificates of the registration
 # that starts its CDN fetch (dfget --cacerts, dfdaemon registry_mirror.certs), for the download
 # and for the revalidation of its cached copy. Self-signed origin (CN/SAN 127.0.0.1) made by the

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Wire compatibility of the supernode with Dragonfly 1.0 dfget (spec §2.3–§2.7), replayed with
 # curl by TWO fake clients, and the peer-as-source path end to end:
 #  - client A registers (Go dfget JSON shape) with a real uploader (`dfget server`) that serves

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # The swarm: 6 dfget peers (each with its own work home and uploader port) start at the same
 # moment on a 128 MiB file. Every output equals the source; the origin sends the file once;
 # at least half of all delivered bytes move peer-to-peer; the supernode serves less than 2× the

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # A peer whose uploader serves corrupt bytes. Peer A downloads a 64 MiB file; then one byte in
 # the middle of every piece of A's served copy (<A home>/data/*.service) is flipped in place, so
 # A's uploader (still running) serves a bad payload for every piece while its framing stays valid.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Peers dying mid-transfer: 6 peers on a 128 MiB file, each limited to 16 MiB/s (-s) so the
 # transfer takes ~8 s and pieces are in flight from peer to peer all the time; once they hold
 # 16 MiB each, 2 peers are SIGKILLed together with their uploaders (cutting the piece fetches they were serving). The other

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # P2P proof: peer A downloads a 64 MiB file and keeps its uploader running. Then the supernode's
 # CDN copy of the file is deleted and the origin is stopped. Peer B (same URL, --notbs) must
 # still complete, entirely from A: summary source=0 supernode=0 peers=<size>, output = source.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Supernode failure mid-transfer. "Mid-transfer" is an event, not a moment: the origin sends the
 # first half of the file and then holds the rest (fault gate=) until the test opens the gate
 # after the kill, so no peer can finish before the supernode dies, however slow the machine:

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Issue 10, finding 5 (dfdaemon): no open relay. A loopback origin holds a "secret" file; it
 # stands for any service reachable only from the host (admin ports, metadata endpoints).
 #  1. rules that match any host (`proxies` regx secret / blobs/sha256.*, hijack_https.hosts

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Issue 10, finding 1: dfdaemon's authorization-aware cache must check access against the
 # registry the bytes came from. A private docker-registry (htpasswd); an authorized client
 # pulls a layer through dfdaemon, so it is in dfdaemon's store. Then anonymous clients ask for

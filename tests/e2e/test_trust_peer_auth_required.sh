@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # --peer-auth required (issue 10): every piece of every task needs a piece token.
 #  - two of our dfgets download a public file through the swarm (tokens to the download port
 #    and between uploaders), the second one from the first one's uploader;

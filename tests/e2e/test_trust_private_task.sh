@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Private tasks (issue 10, findings 2, 3 and 4). The origin wants HTTP Basic credentials.
 #  2. GET /api/v1/tasks/<id> shows "***" instead of the registering client's Authorization;
 #  3. joining a private task needs credentials the origin accepts: a client without them (or

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Issue 10 "Private stays private", origin policy (SSRF) and credentials on disk:
 #  1. a registration naming the supernode's own API port (/metrics) or download port is refused
 #     with the own-port rule as the reason, and nothing of that body is served;

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Issue 10 "Private stays private": a symlink planted at a cache file path of the supernode
 # (<home>/repo/download/<id[0:3]>/<id>, <id>.meta, the .tmp files it writes) is never followed:
 #  1. while the task is in memory, the download port refuses a data file replaced by a symlink

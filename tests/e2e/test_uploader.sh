@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # The uploader (`dfget server`, spec §5) on loopback: serves only registered task files, re-frames
 # pieces exactly (header, payload, 0x7F), refuses every path trick, refuses foreign data dirs,
 # follows no symlink, and on SIGTERM deletes finished files and writes servicePort 0.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Credential-bearing headers: Authorization / WWW-Authenticate values as dfdaemon's blob
  * authorization cache keys and stores them (dfd_auth_key, dfd_auth_cache_*), the supernode's
  * credential detection on registration headers (sn_auth_has_credentials, sn_auth_key) and the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Shared helpers of the libFuzzer harnesses (tests/fuzz/fuzz_*.c, docs/fuzzing.md). */
 #ifndef FUZZ_COMMON_H
 #define FUZZ_COMMON_H

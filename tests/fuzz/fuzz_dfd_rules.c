@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* dfdaemon's request router (dfd_rules_route: registry paths, repository names, digests, ns=,
  * X-Dragonfly-Registry, proxy rules, CONNECT targets) and its host/allow-list parsers.
  * Input lines: method, request target, X-Dragonfly-Registry value ("" = absent). */

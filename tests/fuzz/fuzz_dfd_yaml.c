@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* dfdaemon's YAML configuration (dfd_config_parse_yaml via libyaml), then what start-up does
  * with it: dfd_config_finish and dfd_rules_new, and one request routed through the rules. */
 #include "fuzz_common.h"

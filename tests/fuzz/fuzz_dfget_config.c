@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* dfget's INI configuration file (dfget_config_load_file via inih) and the node-list parser it
  * feeds (dfget_config_parse_nodes). The input is the file's content (written to a memfd). */
 #include "fuzz_common.h"

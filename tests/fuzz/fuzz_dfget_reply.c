@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* dfget's decoders of supernode replies: registration (dfget_msg_parse_reg) and /peer/task
  * pull replies (dfget_msg_parse_pull, then the piece URLs built from the piece tasks).
  * Input: first byte selects the decoder (odd = pull), the rest is the JSON body. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* dfget's streaming piece-frame unwrapper (4-byte header, payload, 0x7F tail) fed in chunks.
  * Input: 4 bytes piece size, 4 bytes expected payload (0xffffffff = unknown), 1 byte chunk-size
  * seed, then the wire bytes. */

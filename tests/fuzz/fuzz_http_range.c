@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Range headers: df_proto_parse_http_range ("bytes=a-b" against a resource size),
  * df_proto_parse_range / df_proto_range_piece (the supernode's "start-end" piece ranges).
  * Input: 8 bytes total size, 4 bytes piece size, then the header text. */

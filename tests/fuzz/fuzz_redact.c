@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* df_redact_text (every log line and server-written JSON goes through it). Besides memory
  * safety it checks what it promises: a URL userinfo that occurs once in the input never appears
  * in the output. (Not checked: that the output holds no "://x@" at all. Redacting a header value

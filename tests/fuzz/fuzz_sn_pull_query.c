@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Supernode GET /peer/task query strings: df_http_query_parse, then sn_req_decode_pull. */
 #include "fuzz_common.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Supernode POST /peer/registry bodies (sn_req_decode_registry), JSON and form-encoded.
  * Input: first byte selects the encoding (odd = form), the rest is the body. */
 #include "fuzz_common.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The supernode's supernode.yml (sn_yaml_args via libyaml) and what start-up does with it: the
  * produced flags go through sn_config_parse like a config file's. Promises checked: on error
  * nothing is returned and the message names the file; on success every argument is a long

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* URL and task-id normalisation: df_proto_task_url (query filter), df_proto_task_id,
  * df_proto_url_decode, df_redact_url. Input lines: raw URL, filter, md5, identifier, range. */
 #include "fuzz_common.h"

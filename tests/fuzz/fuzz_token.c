@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Piece tokens (df_token_verify: base64url payload "." base64url signature) and public keys
  * (df_token_pub_decode). Input lines: token, task id, client ip, public key (base64url).
  * Also signs the (task, cid = "c", ip) it was given and checks the round trip. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* dfget uploader's piece-request planner (dfget_uploader_plan_piece: Range, pieceNum and
  * pieceSize headers against the service file size) and the taskFileName check.
  * Input: 8 bytes file size, 1 flag byte (bit0 cdnSource: source, bit1 pieceNum absent,

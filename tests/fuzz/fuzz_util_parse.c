@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* df_util's value parsers behind dfget/dfdaemon/supernode flags and config keys: rates and
  * sizes (df_parse_bytes), durations (df_parse_duration_ms), integers. */
 #include "fuzz_common.h"

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Runs the libFuzzer harnesses built in <build>/fuzz one after the other (never in parallel), each
 # for <seconds> under ASan+UBSan, starting from its seed corpus tests/fuzz/corpus/<name>/.
 # New inputs go to <build>/fuzz-corpus/<name>/ (kept between runs, never into the repository);

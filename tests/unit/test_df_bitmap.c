@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Unit tests for df_bitmap: edge cases on word boundaries, then several thousand random
  * operations (fixed seed) checked after each step against a naive bool-array model. */
 #include <setjmp.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Unit tests for df_digest: known MD5 / SHA-256 vectors, streaming in random chunk sizes equals
  * one-shot, reset and reuse, hex encoding and the constant-time hex compare. */
 #include <setjmp.h>

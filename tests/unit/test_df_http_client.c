@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* df_http_client + df_workpool against a real evhttp server on 127.0.0.1 inside the test:
  * collected bodies, streaming with pause/unpause, POST, headers, 404, connection refused,
  * timeouts, body cap, cancel, and worker completions on the loop thread. */

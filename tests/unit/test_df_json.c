@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Unit tests for df_json: case-insensitive lookups (exact match preferred), string / int /
  * bool getters with their coercions and error codes, and the ResultInfo envelope. */
 #include <errno.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Unit tests for df_listen's pure decision: the default per-server connection limit derived
  * from the open-file limit (room kept for files and outbound connections, shared between the
  * servers of a program, clamped). */

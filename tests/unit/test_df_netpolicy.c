@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* df_netpolicy: spec parsing and errors, IPv4/IPv6/mapped matching, the always-on rules
  * (link-local, unspecified, own ports), deny beats allow, allow-list semantics, host patterns. */
 #include <arpa/inet.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Unit tests for df_proto: taskID vectors (spec §3.1), taskURL filtering, piece size (§3.2),
  * piece count / payload / wrapped length and framing (§4.2), range strings (§1), HTTP Range
  * headers, percent-decoding, Damselfly's auto piece size; then 100k random/mutated inputs per

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Unit tests for df_ratelimit over simulated time: the header's worked example, long-run
  * throughput within 1% of the rate for several rates and chunk patterns, unlimited mode, rate
  * changes, burst capping, wait_us, and a clock that steps back. */

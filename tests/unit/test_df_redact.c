@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Unit tests for df_redact: secret header names, URL userinfo, header lines and free text (log
  * lines, JSON, form bodies), including truncation to a small output buffer. */
 #include <setjmp.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Unit tests for df_token: sign and verify piece tokens (valid, expired, wrong task, wrong
  * client address, forged/edited, other key, malformed), key file creation and loading (mode
  * 0600, refusal of a symlink and of a group-readable file), address comparison. */

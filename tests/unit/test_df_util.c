@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Unit tests for df_util: checked integer parsing, byte-size and duration strings, path_join,
  * mkdir_p (inside a mkdtemp directory), fmt_bytes and the monotonic clock. */
 #define _XOPEN_SOURCE 700

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* dfd_auth cache (pure part): keys separate credentials, repositories and digests; TTLs for
  * allowed and denied answers on a simulated clock; only decisive statuses are cached; a full
  * cache replaces expired entries first, then the one closest to expiry. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* dfd_config: Dragonfly 1.0 flag defaults and values, YAML registry_mirror/proxies/supernodes,
  * flag-over-file precedence, one-line errors with file:line for every kind of bad config. */
 #include <errno.h>

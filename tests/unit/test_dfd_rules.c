@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* dfd_rules: blob detection, upstream choice (ns= > X-Dragonfly-Registry > --registry),
  * proxies rules in order (use_https, redirect, direct), CONNECT, and every refusal. */
 #include <errno.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* dfget flag and config-file parsing: every flag, repeated --header, node lists with ports,
  * weights and IPv6, bad values (one-line errors), the INI file via inih and DFGET_CONFIG. */
 #include <setjmp.h>

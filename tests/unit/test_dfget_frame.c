@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Piece-frame stripper fed in random chunkings: the payload slices it reports must reassemble
  * the payload exactly, whatever the chunk boundaries; bad headers/tails/extra bytes/truncation
  * are rejected. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Encoding of dfget's supernode requests and decoding of the replies: registration body keys,
  * 200/Go error envelopes, 600/601/602 shapes (with and without pieceSha256 / sha256), malformed
  * piece tasks, query URL order and escaping. */

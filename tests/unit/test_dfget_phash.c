@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* dfget_phash: the piece-digest thread. Several interleaved streams: every chunk comes back in
  * its stream's order, untouched, before that stream's digest, and the digest equals the one-shot
  * digest of header + payload + tail; a cancelled stream delivers nothing (its chunks are freed:

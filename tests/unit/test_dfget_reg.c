@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Supernode order: weights divided by their GCD expand into repeated entries, the shuffle is a
  * permutation, seed 0 keeps the configured order. */
 #include <setjmp.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* dfget console lines: the summary line format shared with the demo and e2e tests, the
  * SUCCESS/FAIL lines, the progress bar text. */
 #include <setjmp.h>

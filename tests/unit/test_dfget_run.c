@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* dfget_run's pure helper: the default output name derived from the URL. */
 #include <setjmp.h>
 #include <stdarg.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* dfget_upctl pure helpers: host.meta parsing, the exact /check body match (spec §11.6), the
  * uploader's port line, taskFileName sanitising (must pass dfget_uploader_name_ok) and the
  * hard-link / copy / no-share decision from link()'s errno. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Uploader request planning: wrapped ranges → raw file bytes + frame header; hostile input. */
 #include <stdarg.h>
 #include <stddef.h>

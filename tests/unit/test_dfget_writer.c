@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Writer thread: payloads written at their piece offsets in random piece order and random chunk
  * sizes, with aborted (re-fetched) pieces, must produce the right file and the right whole-file
  * MD5/SHA-256 (incremental hashing of the verified prefix); stream mode; missing pieces fail. */

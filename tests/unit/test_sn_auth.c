@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Unit tests for sn_auth's pure layer: which registrations carry credentials, the cache key
  * (one per task, URL and header set), allow/deny lifetimes, which answers are cached, and
  * eviction when full. */

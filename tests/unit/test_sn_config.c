@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* sn_config: Dragonfly 1.0 defaults, rate and duration strings, bad values, sub-commands,
  * --piece-size and --pull-hold. */
 #include <errno.h>

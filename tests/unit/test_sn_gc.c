@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* sn_gc: the disk-GC decision (targets from the watermarks, the quota and an ENOSPC request;
  * LRU victims, busy tasks never), the threshold arithmetic and the busy rule for in-memory
  * tasks; plus random plans checked against the properties a plan must have. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* sn_limit: per-address rate of new origin downloads (over simulated time), address keys, the
  * bounded address table, the metadata budget rule; and the registry's byte accounting
  * (sn_task_mem_bytes / sn_registry_account) it relies on. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* sn_repair: coalescing bad cache pieces into origin byte ranges (issue 11): the header's worked
  * example, the short last piece, duplicates, rejection of bad input, the range cap, and random
  * bad sets checked against a naive per-piece model. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* sn_req (registration / pull decoding and validation) and the query helpers of
  * df_http_server it relies on. */
 #include <errno.h>

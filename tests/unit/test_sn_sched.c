@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* sn_sched: fixed scenarios (finish, wait, limits, rarest-first order and ties, source choice,
  * the supernode's send-once rule and budget, blacklist, failure limit, elimination,
  * service-down, stall rule, slot reuse, memory). The randomized multi-client check against a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* sn_sched against a naive model, randomized: several clients, pieces appearing on the CDN,
  * picks, success/failure reports (also stale and repeated ones), piece/suc, service-down,
  * re-registration, supernode copies dropped, time passing. The model keeps plain arrays and

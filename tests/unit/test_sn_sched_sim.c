@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* sn_sched in a small swarm simulation: N clients behaving like dfget (pull after each piece,
  * 602 back-off 50 ms doubling to 1.6 s, piece/suc on completion) against the real scheduler,
  * with a fluid network model (each transfer gets min(sender uplink / its uploads, receiver

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* sn_store: .meta round trip and rejection of damaged metas, digest files (round trip, check
  * line catches tampering), the piece scanner used for resume on a real temp file, and (issue 10)
  * links planted at cache paths: never followed, never written through; metas written 0600. */

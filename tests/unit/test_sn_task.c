@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* sn_task / sn_map / sn_server_gc: registry, references (a task held by a CDN job or a
  * deferred reply outlives its removal), piece digests, GC of idle tasks and down peers. */
 #include <errno.h>

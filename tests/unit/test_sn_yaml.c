@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* sn_yaml: Dragonfly 1.x supernode.yml → flags (values, nanosecond durations, booleans, keys
  * with no effect, line-numbered errors) and sn_config_load (file under the command line,
  * properties between, the default file optional, an explicit one required). */

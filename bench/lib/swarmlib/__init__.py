@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Helpers of bench/swarm: the network-namespace swarm testbed (python3 stdlib only).
 
 util     - unit parsing (sizes, tc rates), hashing, CPU sampling

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Image mode: Debian's docker-registry in the origin namespace and the multi-layer image it holds.
 
 The registry (distribution 2.8, plain HTTP on <origin ip>:5000) gets its own config and storage

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Processes of a run: spawned inside namespaces, released together, reaped with rusage.
 
 The bench process makes itself a child subreaper (prctl PR_SET_CHILD_SUBREAPER), so helpers

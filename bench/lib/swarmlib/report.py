@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The bound T*, per-system statistics, and the Markdown / JSON / PNG outputs."""
 import json
 import os

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The systems under test and the common measurement loop.
 
 Each system prepares its services (tracker + seeder, supernode), names the command every host

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The testbed network: one bridge, one namespace per node, tc shaping, counters, teardown.
 
 Layout (all names carry the run tag "dfb-<pid>" / "dfb<pid>" so runs cannot clash):

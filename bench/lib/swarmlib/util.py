@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Unit parsing, hashing and small system probes for the swarm testbed."""
 import hashlib
 import os
