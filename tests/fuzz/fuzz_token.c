@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Piece tokens (df_token_verify: base64url payload "." base64url signature) and public keys
  * (df_token_pub_decode). Input lines: token, task id, client ip, public key (base64url).
- * Also signs the (task, cid = "c", ip) it was given and checks the round trip. */
+ * Also signs the (task, cid = "c", ip) it was given and checks the round trip, for one input
+ * in eight (by length): an Ed25519 signature plus its verification cost ~20 times the parsing
+ * under test, and the signer only ever sees our own values. */
 #include "fuzz_common.h"
 
 #include <errno.h>
@@ -34,7 +36,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_CHECK(strcmp(cl.task_id, f[1]) == 0 && cl.expires_unix > 1000);
     char tok[DF_TOKEN_MAX];
     const char *ip = f[2][0] ? f[2] : "10.0.0.1";
-    int n = df_token_sign(key, f[1], "c", ip, 2000, tok, sizeof(tok));
+    int n = (size & 7) == 0 ? df_token_sign(key, f[1], "c", ip, 2000, tok, sizeof(tok)) : 0;
     if (n > 0) {
         FUZZ_CHECK((size_t)n == strlen(tok) && (size_t)n < DF_TOKEN_MAX);
         rc = df_token_verify(pubs, 1, tok, f[1], NULL, 1000, &cl, &why);
