@@ -72,17 +72,6 @@ int main(int argc, char **argv)
     df_log_set_console(cfg.is_verbose);
     if (ignored)
         DF_LOGW("main", "config keys accepted but not used by this dfdaemon: %s", ignored);
-    if (cfg.node) {
-        DF_LOGI("main", "supernodes %s (from %s)", cfg.node, cfg.node_source);
-    } else {
-        /* P2P silently never happening is the worst failure of a mirror: say it once, loudly */
-        DF_LOGW("main", "no supernode configured (--node, supernodes: in the config file, or "
-                "[node] address in %s): blobs go directly to the registry, nothing is shared",
-                getenv(DFGET_CONF_ENV) && *getenv(DFGET_CONF_ENV) ? getenv(DFGET_CONF_ENV)
-                                                                  : DFGET_DEFAULT_CONF);
-        fprintf(stderr, "dfdaemon: warning: no supernode configured: blobs go directly to the "
-                "registry (give --node or [node] address in /etc/dragonfly.conf)\n");
-    }
     if (dfd_config_write_ca_bundle(&cfg, err) < 0) {
         fprintf(stderr, "dfdaemon: %s\n", err);
         DF_LOGE("main", "%s", err);
@@ -114,6 +103,18 @@ int main(int argc, char **argv)
     sigterm = evsignal_new(base, SIGTERM, on_signal, base);
     evsignal_add(sigint, NULL);
     evsignal_add(sigterm, NULL);
+    /* once it is certain to run: a start-up error stays the only line on stderr */
+    if (cfg.node) {
+        DF_LOGI("main", "supernodes %s (from %s)", cfg.node, cfg.node_source);
+    } else {
+        /* P2P silently never happening is the worst failure of a mirror: say it once, loudly */
+        DF_LOGW("main", "no supernode configured (--node, supernodes: in the config file, or "
+                "[node] address in %s): blobs go directly to the registry, nothing is shared",
+                getenv(DFGET_CONF_ENV) && *getenv(DFGET_CONF_ENV) ? getenv(DFGET_CONF_ENV)
+                                                                  : DFGET_DEFAULT_CONF);
+        fprintf(stderr, "dfdaemon: warning: no supernode configured: blobs go directly to the "
+                "registry (give --node or [node] address in /etc/dragonfly.conf)\n");
+    }
     DF_LOGI("main", "dfdaemon %s listening on %s:%u, registry %s, %zu proxy rules, work home %s",
             DF_VERSION, cfg.bind_addr, dfd_proxy_port(proxy), cfg.registry, cfg.n_proxies,
             cfg.work_home);
