@@ -45,7 +45,9 @@ check "client A: a real uploader serving the whole file"
 HA="$T/upA"
 mkdir -p "$HA/data"
 PA=$(free_port)
-"$DF_BIN/dfget" server --ip 127.0.0.1 --port "$PA" --home "$HA" --alivetime 120s \
+# long alive/expiry times: A must outlive the slowest run of this test (an ASan build on a loaded
+# host took 141 s, and A's 120 s idle time ran out before B fetched from it)
+"$DF_BIN/dfget" server --ip 127.0.0.1 --port "$PA" --home "$HA" --alivetime 600s --expiretime 600s \
   > "$T/run/upA.out" 2> "$T/run/upA.err" &
 track_pid $!
 wait_port "$PA" $!
